@@ -1,0 +1,71 @@
+#pragma once
+// Engine core -> frontend messages (DESIGN.md §3).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "checked_enum.hpp"
+#include "engine_core_request.hpp"
+#include "journey_event.hpp"
+
+namespace waypoint {
+
+enum class FinishReason : uint8_t { STOP = 0, LENGTH = 1, ABORT = 2, ERROR = 3 };
+
+std::string_view to_string(FinishReason r);  // stop / length / abort / error, as OpenAI names them
+bool is_known(FinishReason r);
+
+}  // namespace waypoint
+
+WAYPOINT_CHECKED_ENUM(waypoint::FinishReason)
+
+namespace waypoint {
+
+struct EngineCoreOutput {
+  std::string request_id;
+  std::vector<TokenId> new_token_ids;
+  std::optional<FinishReason> finish_reason;
+  std::optional<TokenId> stop_reason;  // the stop token id that ended the request, if any
+  int32_t num_cached_tokens = 0;       // prefix-cache hit at first scheduling
+
+  bool finished() const { return finish_reason.has_value(); }
+  bool operator==(const EngineCoreOutput&) const = default;
+  MSGPACK_DEFINE_ARRAY(request_id, new_token_ids, finish_reason, stop_reason, num_cached_tokens)
+};
+
+// A snapshot of the scheduler after a step. Counters are deltas since the
+// previous snapshot, so a frontend can add them to Prometheus counters.
+struct SchedulerStats {
+  int32_t num_running_reqs = 0;
+  int32_t num_waiting_reqs = 0;
+  double kv_cache_usage = 0.0;  // 1 - free/total
+  int64_t prefix_cache_queries = 0;  // tokens looked up
+  int64_t prefix_cache_hits = 0;     // tokens found
+  int64_t num_preemptions = 0;
+  uint64_t scheduler_step = 0;
+
+  bool operator==(const SchedulerStats&) const = default;
+  MSGPACK_DEFINE_ARRAY(num_running_reqs, num_waiting_reqs, kv_cache_usage, prefix_cache_queries,
+                       prefix_cache_hits, num_preemptions, scheduler_step)
+};
+
+struct EngineCoreOutputs {
+  int32_t engine_index = 0;
+  std::vector<EngineCoreOutput> outputs;
+  std::optional<SchedulerStats> scheduler_stats;
+  double timestamp = 0.0;  // monotonic seconds
+  std::vector<std::string> finished_requests;
+  // Optional and last: absent when journey tracing is off, and an older reader
+  // that does not know the field ignores it.
+  std::optional<std::vector<RequestJourneyEvent>> journey_events;
+
+  bool operator==(const EngineCoreOutputs&) const = default;
+  MSGPACK_DEFINE_ARRAY(engine_index, outputs, scheduler_stats, timestamp, finished_requests,
+                       journey_events)
+};
+
+}  // namespace waypoint

@@ -1,0 +1,15 @@
+#pragma once
+// Frontend -> core framing (DESIGN.md §3): a two-part ZMQ message, the first
+// part one RequestType byte and the second the msgpack body.
+#include <string>
+#include <string_view>
+
+#include "engine_core_request.hpp"
+#include "result.hpp"
+
+namespace waypoint {
+
+std::string encode_request_type(RequestType type);
+Result<RequestType> decode_request_type(std::string_view frame);
+
+}  // namespace waypoint
