@@ -1,5 +1,7 @@
 #include "event_hub_frame.hpp"
 
+#include <cstring>
+
 #include <msgpack.hpp>
 
 #include "codec.hpp"
@@ -33,12 +35,30 @@ Result<uint64_t> decode_seq(std::string_view frame) {
 
 namespace {
 
-void pack_value(msgpack::packer<msgpack::sbuffer>& pk, const AttrValue& value) {
+// msgpack-cxx packs a whole double (2.0) as an integer, which a reader would
+// take for an int64 attribute; the payload is self-describing, so always
+// write float64.
+void pack_float64(msgpack::sbuffer& buffer, double d) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, &d, sizeof bits);
+  char out[9];
+  out[0] = static_cast<char>(0xcb);
+  for (int i = 8; i >= 1; --i) {
+    out[i] = static_cast<char>(bits & 0xff);
+    bits >>= 8;
+  }
+  buffer.write(out, sizeof out);
+}
+
+void pack_value(msgpack::sbuffer& buffer, msgpack::packer<msgpack::sbuffer>& pk,
+                const AttrValue& value) {
   std::visit(
       [&](const auto& v) {
         using V = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<V, std::monostate>) {
           pk.pack_nil();
+        } else if constexpr (std::is_same_v<V, double>) {
+          pack_float64(buffer, v);
         } else {
           pk.pack(v);
         }
@@ -85,7 +105,7 @@ std::string encode_hub_payload(const HubPayload& payload) {
   msgpack::packer<msgpack::sbuffer> pk(buffer);
   pk.pack_map(3);
   pk.pack("ts");
-  pk.pack(payload.ts);
+  pack_float64(buffer, payload.ts);
   pk.pack("producer");
   pk.pack(payload.producer);
   pk.pack("events");
@@ -94,7 +114,7 @@ std::string encode_hub_payload(const HubPayload& payload) {
     pk.pack_map(static_cast<uint32_t>(event.attrs.size()));
     for (const auto& [key, value] : event.attrs) {
       pk.pack(key);
-      pack_value(pk, value);
+      pack_value(buffer, pk, value);
     }
   }
   return std::string(buffer.data(), buffer.size());

@@ -1,0 +1,106 @@
+#include "engine_core/block_pool.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <stdexcept>
+
+namespace waypoint {
+
+BlockPool::BlockPool(int32_t num_blocks, bool enable_caching)
+    : blocks_(static_cast<size_t>(num_blocks)), enable_caching_(enable_caching) {
+  if (num_blocks < 2) throw std::invalid_argument("a block pool needs at least 2 blocks");
+  for (int32_t i = 0; i < num_blocks; ++i) blocks_[i].block_id = i;
+  blocks_[0].is_null = true;
+  for (int32_t i = 1; i < num_blocks; ++i) free_.push_back(&blocks_[i]);
+  if (enable_caching_) {
+    size_t n = 1;
+    while (n < 2 * static_cast<size_t>(num_blocks)) n <<= 1;
+    buckets_.assign(n, nullptr);
+    bucket_mask_ = n - 1;
+  }
+}
+
+double BlockPool::usage() const {
+  return 1.0 - static_cast<double>(num_free_blocks()) / num_usable_blocks();
+}
+
+KVCacheBlock* BlockPool::cached_block(BlockHash hash) const {
+  if (buckets_.empty()) return nullptr;
+  for (KVCacheBlock* b = buckets_[hash & bucket_mask_]; b != nullptr; b = b->next_cached) {
+    if (*b->block_hash == hash) return b;
+  }
+  return nullptr;
+}
+
+void BlockPool::evict(KVCacheBlock* block) {
+  if (!block->block_hash) return;
+  KVCacheBlock** link = &buckets_[*block->block_hash & bucket_mask_];
+  while (*link != block) link = &(*link)->next_cached;
+  *link = block->next_cached;
+  block->next_cached = nullptr;
+  block->block_hash.reset();
+  --num_cached_;
+}
+
+void BlockPool::take_new_blocks(int32_t n, std::vector<KVCacheBlock*>& out) {
+  assert(n <= num_free_blocks());
+  for (int32_t i = 0; i < n; ++i) {
+    KVCacheBlock* block = free_.pop_front();
+    evict(block);
+    assert(block->ref_cnt == 0);
+    block->ref_cnt = 1;
+    out.push_back(block);
+  }
+}
+
+void BlockPool::touch(std::span<KVCacheBlock* const> blocks) {
+  for (KVCacheBlock* block : blocks) {
+    if (block->ref_cnt == 0 && free_.contains(block)) free_.remove(block);
+    ++block->ref_cnt;
+  }
+}
+
+void BlockPool::release_one(KVCacheBlock* block) {
+  assert(block->ref_cnt > 0 && !block->is_null);
+  if (--block->ref_cnt == 0) free_.push_back(block);
+}
+
+void BlockPool::release(std::span<KVCacheBlock* const> blocks) {
+  for (KVCacheBlock* block : blocks) release_one(block);
+}
+
+void BlockPool::release_reversed(std::span<KVCacheBlock* const> blocks) {
+  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) release_one(*it);
+}
+
+void BlockPool::cache_full_blocks(std::span<KVCacheBlock* const> blocks,
+                                  std::span<const BlockHash> hashes, int32_t first, int32_t last) {
+  if (!enable_caching_) return;
+  for (int32_t i = first; i < last; ++i) {
+    KVCacheBlock* block = blocks[i];
+    if (block->block_hash) continue;  // a prefix-cache hit: already cached
+    if (cached_block(hashes[i]) != nullptr) continue;  // another block has this content
+    KVCacheBlock*& bucket = buckets_[hashes[i] & bucket_mask_];
+    block->block_hash = hashes[i];
+    block->next_cached = bucket;
+    bucket = block;
+    ++num_cached_;
+  }
+}
+
+void BlockPool::uncache(std::span<KVCacheBlock* const> blocks) {
+  for (KVCacheBlock* block : blocks) evict(block);
+}
+
+bool BlockPool::reset_prefix_cache() {
+  if (num_free_blocks() != num_usable_blocks()) return false;
+  std::fill(buckets_.begin(), buckets_.end(), nullptr);
+  for (auto& block : blocks_) {
+    block.block_hash.reset();
+    block.next_cached = nullptr;
+  }
+  num_cached_ = 0;
+  return true;
+}
+
+}  // namespace waypoint

@@ -1,0 +1,61 @@
+#pragma once
+// Per-request view of the block pool: prefix-cache lookups, slot allocation
+// for scheduled tokens, and freeing (vLLM V1's KVCacheManager).
+#include <cstdint>
+#include <vector>
+
+#include "engine_core/block_pool.hpp"
+#include "engine_core/request.hpp"
+
+namespace waypoint {
+
+struct PrefixCacheCounters {
+  int64_t queries = 0;  // tokens looked up
+  int64_t hits = 0;     // tokens found
+};
+
+class KVCacheManager {
+ public:
+  KVCacheManager(int32_t num_blocks, int32_t block_size, int32_t max_model_len,
+                 bool enable_prefix_caching);
+
+  struct CacheHit {
+    std::vector<KVCacheBlock*> blocks;
+    int32_t num_tokens = 0;
+  };
+
+  // The longest run of the request's leading full blocks already in the cache.
+  // Capped at num_tokens - 1: the last token must be computed to get logits.
+  CacheHit find_cached_prefix(const Request& request);
+
+  // Reserves KV slots for `num_new_tokens` more tokens of the request, after
+  // taking over `hit` (first scheduling only). Returns false, changing
+  // nothing, when the free list cannot cover it. Newly allocated blocks are
+  // appended to request.kv_blocks. Full blocks covering the scheduled tokens
+  // are entered in the prefix cache now, because this step computes them.
+  bool allocate_slots(Request& request, int32_t num_new_tokens, const CacheHit* hit = nullptr);
+
+  // Releases every block of the request, last block first so the tail of a
+  // sequence is evicted before its (more shareable) head. Cache entries for
+  // blocks whose KV was never written (scheduled, then preempted in the same
+  // step) are dropped first, since they would serve garbage.
+  void free(Request& request);
+
+  // Hashes the request's newly completed full blocks.
+  void update_block_hashes(Request& request) const;
+
+  bool reset_prefix_cache() { return pool_.reset_prefix_cache(); }
+  double usage() const { return pool_.usage(); }
+  int32_t block_size() const { return block_size_; }
+  const BlockPool& pool() const { return pool_; }
+  PrefixCacheCounters take_prefix_cache_counters();
+
+ private:
+  BlockPool pool_;
+  int32_t block_size_;
+  int32_t max_model_len_;
+  PrefixCacheCounters counters_;
+  std::vector<KVCacheBlock*> scratch_;
+};
+
+}  // namespace waypoint

@@ -1,0 +1,133 @@
+#pragma once
+// The vLLM V1 scheduler (DESIGN.md §4): each step fills a token budget with
+// running requests first, then waiting ones, chunking long prefills and
+// preempting by recompute when the KV pool runs out.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine_core/clock.hpp"
+#include "engine_core/kv_cache_manager.hpp"
+#include "engine_core/request.hpp"
+#include "engine_core/request_queue.hpp"
+#include "engine_core/scheduler_config.hpp"
+#include "proto/engine_core_output.hpp"
+#include "proto/model_runner_output.hpp"
+#include "proto/result.hpp"
+#include "proto/scheduler_output.hpp"
+
+namespace waypoint {
+
+// A step's outputs, indexed by client_index (one entry per frontend seen so
+// far). A client with nothing to hear this step has an empty batch.
+using StepOutputs = std::vector<EngineCoreOutputs>;
+
+inline bool has_content(const EngineCoreOutputs& batch) {
+  return !batch.outputs.empty() || !batch.finished_requests.empty() ||
+         (batch.journey_events && !batch.journey_events->empty());
+}
+
+// Frontends are few; the bound keeps a corrupt client_index from sizing a
+// per-client table.
+inline constexpr int32_t kMaxClients = 256;
+
+class Scheduler {
+ public:
+  // Throws std::invalid_argument with validate()'s message on a bad config.
+  Scheduler(SchedulerConfig config, const Clock& clock);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a request; refuses one that could never run (see the error).
+  Result<void> add_request(const EngineCoreRequest& request);
+
+  // Ends requests at a client's wish. Unknown or already finished ids are
+  // ignored: an abort can cross a finish on the wire. Each aborted request's
+  // final output (finish_reason ABORT) is delivered with the next outputs.
+  void abort_requests(std::span<const std::string> request_ids);
+
+  // Decides the next step. Always advances the step counter, even when
+  // nothing is scheduled. The result lives in the scheduler and is valid
+  // until the next schedule(): its buffers are reused from step to step, so
+  // a steady state allocates nothing.
+  const SchedulerOutput& schedule();
+
+  // Applies what the model produced for `step`, the output of the last
+  // schedule(): appends tokens, checks stop conditions, frees finished
+  // requests. Returns the outputs to send, valid until the next call of
+  // update_from_output() or take_pending_outputs().
+  const StepOutputs& update_from_output(const SchedulerOutput& step,
+                                        const ModelRunnerOutput& result);
+
+  // Outputs of aborts that no step has carried yet; lets an idle engine
+  // deliver them without stepping.
+  bool has_pending_outputs() const { return !pending_.empty(); }
+  const StepOutputs& take_pending_outputs();
+
+  bool has_unfinished_requests() const { return !requests_.empty(); }
+  int32_t num_running() const { return static_cast<int32_t>(running_.size()); }
+  int32_t num_waiting() const { return waiting_.size(); }
+  uint64_t scheduler_step() const { return step_; }
+
+  // Counters are deltas since the previous call.
+  SchedulerStats make_stats();
+
+  // Drops every prefix-cache entry; refused (false) while any block is in use.
+  bool reset_prefix_cache() { return kv_.reset_prefix_cache(); }
+
+  // Read-only views for invariant checks, metrics and the simulator.
+  const SchedulerConfig& config() const { return config_; }
+  const KVCacheManager& kv_cache() const { return kv_; }
+  const std::vector<Request*>& running() const { return running_; }
+  const Request* find_request(const std::string& request_id) const;
+  template <class F>
+  void for_each_request(F&& f) const {
+    for (const auto& [id, request] : requests_) f(*request);
+  }
+
+ private:
+  void preempt(Request* victim);
+  void finish(Request* request, RequestStatus status);
+  bool check_stop(Request& request) const;
+  void build_step(std::span<Request* const> running_scheduled, std::span<Request* const> admitted);
+  void begin_outputs();
+  EngineCoreOutput& next_output(int32_t client_index);
+  void end_outputs();
+  void flush_pending();
+
+  SchedulerConfig config_;
+  const Clock& clock_;
+  KVCacheManager kv_;
+  RequestQueue waiting_;
+  std::vector<Request*> running_;  // admission order; FCFS preempts from the back
+  std::unordered_map<std::string, std::unique_ptr<Request>> requests_;
+
+  // Requests that ended since the last schedule(). Kept alive until then,
+  // because the step in flight may still name them.
+  std::vector<std::unique_ptr<Request>> retired_;
+  std::vector<std::string> finished_since_step_;  // told to the workers next step
+
+  std::vector<Request*> scheduled_;  // the last step's requests, in SchedulerOutput order
+  std::vector<Request*> scheduled_running_scratch_;
+  std::vector<Request*> admitted_scratch_;
+  SchedulerOutput step_out_;
+
+  StepOutputs outputs_;
+  std::vector<size_t> outputs_used_;  // per client: live entries of outputs_[c].outputs
+
+  struct PendingAbort {
+    int32_t client_index;
+    std::string request_id;
+    int32_t num_cached_tokens;
+  };
+  std::vector<PendingAbort> pending_;
+
+  uint64_t step_ = 0;
+  uint64_t next_arrival_seq_ = 0;
+  int64_t preemptions_since_stats_ = 0;
+};
+
+}  // namespace waypoint
