@@ -78,7 +78,7 @@ void BlockPool::cache_full_blocks(std::span<KVCacheBlock* const> blocks,
   if (!enable_caching_) return;
   for (int32_t i = first; i < last; ++i) {
     KVCacheBlock* block = blocks[i];
-    if (block->block_hash) continue;  // a prefix-cache hit: already cached
+    if (block->block_hash) continue;                   // a prefix-cache hit: already cached
     if (cached_block(hashes[i]) != nullptr) continue;  // another block has this content
     KVCacheBlock*& bucket = buckets_[hashes[i] & bucket_mask_];
     block->block_hash = hashes[i];

@@ -24,7 +24,8 @@ void KVCacheManager::update_block_hashes(Request& request) const {
     const size_t i = hashes.size();
     const BlockHash parent = i == 0 ? kRootBlockHash : hashes[i - 1];
     hashes.push_back(hash_block_tokens(
-        parent, std::span<const TokenId>(request.all_token_ids).subspan(i * block_size_, block_size_)));
+        parent,
+        std::span<const TokenId>(request.all_token_ids).subspan(i * block_size_, block_size_)));
   }
 }
 
@@ -46,9 +47,9 @@ bool KVCacheManager::allocate_slots(Request& request, int32_t num_new_tokens, co
   const int32_t num_hit_blocks = hit ? static_cast<int32_t>(hit->blocks.size()) : 0;
   const int32_t num_computed = request.num_computed_tokens + (hit ? hit->num_tokens : 0);
   const int32_t num_tokens_needing_slots = std::min(num_computed + num_new_tokens, max_model_len_);
-  const int32_t num_to_allocate = std::max(
-      0, cdiv(num_tokens_needing_slots, block_size_) -
-             static_cast<int32_t>(request.kv_blocks.size()) - num_hit_blocks);
+  const int32_t num_to_allocate =
+      std::max(0, cdiv(num_tokens_needing_slots, block_size_) -
+                      static_cast<int32_t>(request.kv_blocks.size()) - num_hit_blocks);
 
   // Hit blocks sitting in the free list stop being free when touched, so they
   // cannot also be counted as room for new blocks.

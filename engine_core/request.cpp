@@ -4,10 +4,14 @@ namespace waypoint {
 
 FinishReason finish_reason_of(RequestStatus s) {
   switch (s) {
-    case RequestStatus::FINISHED_STOPPED: return FinishReason::STOP;
-    case RequestStatus::FINISHED_LENGTH_CAPPED: return FinishReason::LENGTH;
-    case RequestStatus::FINISHED_ABORTED: return FinishReason::ABORT;
-    default: return FinishReason::ERROR;
+    case RequestStatus::FINISHED_STOPPED:
+      return FinishReason::STOP;
+    case RequestStatus::FINISHED_LENGTH_CAPPED:
+      return FinishReason::LENGTH;
+    case RequestStatus::FINISHED_ABORTED:
+      return FinishReason::ABORT;
+    default:
+      return FinishReason::ERROR;
   }
 }
 

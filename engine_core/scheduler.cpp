@@ -36,8 +36,8 @@ T& reuse_slot(std::vector<T>& v, size_t index) {
 Scheduler::Scheduler(SchedulerConfig config, const Clock& clock)
     : config_(std::move(config)),
       clock_(clock),
-      kv_((config_.validate() ? config_.num_blocks : throw std::invalid_argument(
-                                                         config_.validate().error().message)),
+      kv_((config_.validate() ? config_.num_blocks
+                              : throw std::invalid_argument(config_.validate().error().message)),
           config_.block_size, config_.max_model_len, config_.enable_prefix_caching),
       waiting_(config_.policy) {
   running_.reserve(config_.max_num_seqs);
@@ -49,9 +49,8 @@ Result<void> Scheduler::add_request(const EngineCoreRequest& in) {
   const auto prompt_len = static_cast<int32_t>(in.prompt_token_ids.size());
   if (prompt_len == 0) return Error{"the prompt must contain at least one token"};
   if (prompt_len >= config_.max_model_len) {
-    return Error{"the prompt has " + std::to_string(prompt_len) +
-                 " tokens, but max_model_len " + std::to_string(config_.max_model_len) +
-                 " leaves no room to generate"};
+    return Error{"the prompt has " + std::to_string(prompt_len) + " tokens, but max_model_len " +
+                 std::to_string(config_.max_model_len) + " leaves no room to generate"};
   }
   if (in.client_index < 0 || in.client_index >= kMaxClients) {
     return Error{"client_index " + std::to_string(in.client_index) + " out of range"};
@@ -65,8 +64,7 @@ Result<void> Scheduler::add_request(const EngineCoreRequest& in) {
   request->arrival_time = in.arrival_time;
   request->arrival_seq = next_arrival_seq_++;
   request->sampling_params = in.sampling_params;
-  request->max_tokens =
-      in.sampling_params.max_tokens.value_or(config_.max_model_len - prompt_len);
+  request->max_tokens = in.sampling_params.max_tokens.value_or(config_.max_model_len - prompt_len);
   request->all_token_ids = in.prompt_token_ids;
   request->all_token_ids.reserve(static_cast<size_t>(prompt_len) + request->max_tokens);
   request->num_prompt_tokens = prompt_len;
@@ -276,8 +274,8 @@ void Scheduler::begin_outputs() {
 EngineCoreOutput& Scheduler::next_output(int32_t client_index) {
   const auto c = static_cast<size_t>(client_index);
   if (c >= outputs_.size()) {
-    const double now = outputs_.empty() ? static_cast<double>(clock_.now_ns()) * 1e-9
-                                        : outputs_.front().timestamp;
+    const double now =
+        outputs_.empty() ? static_cast<double>(clock_.now_ns()) * 1e-9 : outputs_.front().timestamp;
     outputs_.resize(c + 1);
     outputs_used_.resize(c + 1, 0);
     for (auto& batch : outputs_) batch.timestamp = now;
@@ -315,12 +313,11 @@ const StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
   flush_pending();
 
   // Results normally come back in step order; fall back to matching by id.
-  const bool in_order = result.req_ids.size() == scheduled_.size() &&
-                        result.sampled_token_ids.size() == scheduled_.size() &&
-                        std::equal(scheduled_.begin(), scheduled_.end(), result.req_ids.begin(),
-                                   [](const Request* r, const std::string& id) {
-                                     return r->request_id == id;
-                                   });
+  const bool in_order =
+      result.req_ids.size() == scheduled_.size() &&
+      result.sampled_token_ids.size() == scheduled_.size() &&
+      std::equal(scheduled_.begin(), scheduled_.end(), result.req_ids.begin(),
+                 [](const Request* r, const std::string& id) { return r->request_id == id; });
   std::unordered_map<std::string_view, const std::vector<TokenId>*> by_id;
   if (!in_order) {
     for (size_t k = 0; k < result.req_ids.size() && k < result.sampled_token_ids.size(); ++k) {

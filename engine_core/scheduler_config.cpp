@@ -10,12 +10,12 @@ Result<void> SchedulerConfig::validate() const {
     return Error{std::string(flag) + " must be at least " + std::to_string(min) + ", got " +
                  std::to_string(value)};
   };
-  for (auto r : {at_least("--max-num-batched-tokens", max_num_batched_tokens, 1),
-                 at_least("--max-num-seqs", max_num_seqs, 1),
-                 at_least("--max-model-len", max_model_len, 2),
-                 at_least("--long-prefill-token-threshold", long_prefill_token_threshold, 0),
-                 at_least("--block-size", block_size, 1),
-                 at_least("--num-gpu-blocks-override", num_blocks, 2)}) {
+  for (auto r :
+       {at_least("--max-num-batched-tokens", max_num_batched_tokens, 1),
+        at_least("--max-num-seqs", max_num_seqs, 1), at_least("--max-model-len", max_model_len, 2),
+        at_least("--long-prefill-token-threshold", long_prefill_token_threshold, 0),
+        at_least("--block-size", block_size, 1),
+        at_least("--num-gpu-blocks-override", num_blocks, 2)}) {
     if (!r) return r;
   }
   // A request may grow to max_model_len tokens and must then fit alone,

@@ -10,15 +10,15 @@
 namespace waypoint {
 
 struct SchedulerConfig {
-  int32_t max_num_batched_tokens = 2048;  // --max-num-batched-tokens: token budget per step
-  int32_t max_num_seqs = 256;             // --max-num-seqs
-  int32_t max_model_len = 2048;           // --max-model-len: prompt plus output
+  int32_t max_num_batched_tokens = 2048;     // --max-num-batched-tokens: token budget per step
+  int32_t max_num_seqs = 256;                // --max-num-seqs
+  int32_t max_model_len = 2048;              // --max-model-len: prompt plus output
   int32_t long_prefill_token_threshold = 0;  // --long-prefill-token-threshold; 0 is off
-  int32_t block_size = 16;                // --block-size
-  int32_t num_blocks = 0;                 // KV blocks, counting the reserved null block
-  bool enable_prefix_caching = true;      // --enable-prefix-caching / --no-enable-prefix-caching
+  int32_t block_size = 16;                   // --block-size
+  int32_t num_blocks = 0;                    // KV blocks, counting the reserved null block
+  bool enable_prefix_caching = true;         // --enable-prefix-caching / --no-enable-prefix-caching
   SchedulingPolicy policy = SchedulingPolicy::FCFS;  // --scheduling-policy fcfs|priority
-  std::optional<TokenId> eos_token_id;    // from the model; nil: no EOS stop
+  std::optional<TokenId> eos_token_id;               // from the model; nil: no EOS stop
 
   // One line naming the offending flag, or ok.
   Result<void> validate() const;

@@ -51,8 +51,8 @@ ModelRunnerOutput SyntheticExecutor::execute_model(const SchedulerOutput& step) 
   for (const auto& r : step.scheduled_cached_reqs) {
     auto it = requests_.find(r.request_id);
     if (it == requests_.end()) {
-      throw std::logic_error("step " + std::to_string(step.scheduler_step) +
-                             " continues request " + r.request_id + " that was never sent");
+      throw std::logic_error("step " + std::to_string(step.scheduler_step) + " continues request " +
+                             r.request_id + " that was never sent");
     }
     it->second.num_tokens += static_cast<int32_t>(r.new_token_ids.size());
     answer(r.request_id, it->second, r.num_computed_tokens, r.num_scheduled_tokens);

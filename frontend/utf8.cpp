@@ -30,11 +30,16 @@ Utf8Error bad_lead(unsigned char b) {
 Utf8Error check_second(unsigned char lead, unsigned char b) {
   if (!is_continuation(b)) return Utf8Error::kTruncated;
   switch (lead) {
-    case 0xE0: return b < 0xA0 ? Utf8Error::kOverlong : Utf8Error::kNone;
-    case 0xED: return b > 0x9F ? Utf8Error::kSurrogate : Utf8Error::kNone;
-    case 0xF0: return b < 0x90 ? Utf8Error::kOverlong : Utf8Error::kNone;
-    case 0xF4: return b > 0x8F ? Utf8Error::kOutOfRange : Utf8Error::kNone;
-    default: return Utf8Error::kNone;
+    case 0xE0:
+      return b < 0xA0 ? Utf8Error::kOverlong : Utf8Error::kNone;
+    case 0xED:
+      return b > 0x9F ? Utf8Error::kSurrogate : Utf8Error::kNone;
+    case 0xF0:
+      return b < 0x90 ? Utf8Error::kOverlong : Utf8Error::kNone;
+    case 0xF4:
+      return b > 0x8F ? Utf8Error::kOutOfRange : Utf8Error::kNone;
+    default:
+      return Utf8Error::kNone;
   }
 }
 
@@ -63,8 +68,9 @@ Utf8Validation validate_utf8(std::string_view s) {
     if (len == 0) return {bad_lead(lead), i};
     for (size_t k = 1; k < len; ++k) {
       if (i + k >= n) return {Utf8Error::kTruncated, i};
-      const Utf8Error e = k == 1 ? check_second(lead, p[i + 1])
-                                 : (is_continuation(p[i + k]) ? Utf8Error::kNone : Utf8Error::kTruncated);
+      const Utf8Error e =
+          k == 1 ? check_second(lead, p[i + 1])
+                 : (is_continuation(p[i + k]) ? Utf8Error::kNone : Utf8Error::kTruncated);
       if (e != Utf8Error::kNone) return {e, i};
     }
     i += len;
@@ -74,13 +80,20 @@ Utf8Validation validate_utf8(std::string_view s) {
 
 const char* utf8_error_name(Utf8Error error) {
   switch (error) {
-    case Utf8Error::kNone: return "valid";
-    case Utf8Error::kInvalidByte: return "invalid byte";
-    case Utf8Error::kStrayContinuation: return "unexpected continuation byte";
-    case Utf8Error::kOverlong: return "overlong encoding";
-    case Utf8Error::kSurrogate: return "surrogate code point";
-    case Utf8Error::kOutOfRange: return "code point above U+10FFFF";
-    case Utf8Error::kTruncated: return "truncated sequence";
+    case Utf8Error::kNone:
+      return "valid";
+    case Utf8Error::kInvalidByte:
+      return "invalid byte";
+    case Utf8Error::kStrayContinuation:
+      return "unexpected continuation byte";
+    case Utf8Error::kOverlong:
+      return "overlong encoding";
+    case Utf8Error::kSurrogate:
+      return "surrogate code point";
+    case Utf8Error::kOutOfRange:
+      return "code point above U+10FFFF";
+    case Utf8Error::kTruncated:
+      return "truncated sequence";
   }
   return "unknown";
 }

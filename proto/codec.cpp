@@ -31,6 +31,12 @@ Result<msgpack::object_handle> unpack_frame(std::string_view bytes, std::size_t 
     return handle;
   } catch (const msgpack::insufficient_bytes&) {
     return Error{"truncated frame"};
+  } catch (const msgpack::depth_size_overflow&) {
+    return Error{"frame nests deeper than " + std::to_string(kMaxDepth) + " levels"};
+  } catch (const msgpack::size_overflow&) {
+    return Error{
+        "truncated or corrupt frame: a container or string claims more bytes than the "
+        "frame holds"};
   } catch (const std::bad_alloc&) {
     return Error{"frame needs more memory than is available"};
   } catch (const std::exception& e) {

@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
-#include <typeinfo>
 
 #include <msgpack.hpp>
 
@@ -33,6 +32,7 @@ void encode_into(msgpack::sbuffer& buffer, const T& message) {
   msgpack::pack(buffer, message);
 }
 
+// T is a wire type: it names itself in T::kWireName for error messages.
 template <class T>
 Result<T> decode(std::string_view bytes, std::size_t max_bytes = kMaxFrameBytes) {
   auto handle = unpack_frame(bytes, max_bytes);
@@ -41,8 +41,11 @@ Result<T> decode(std::string_view bytes, std::size_t max_bytes = kMaxFrameBytes)
     T message{};
     handle->get().convert(message);
     return message;
+  } catch (const msgpack::type_error&) {
+    return Error{std::string("malformed ") + T::kWireName +
+                 ": a field has the wrong type or an unknown enum value"};
   } catch (const std::exception& e) {
-    return Error{std::string("malformed ") + typeid(T).name() + ": " + e.what()};
+    return Error{std::string("malformed ") + T::kWireName + ": " + e.what()};
   }
 }
 

@@ -26,6 +26,7 @@ WAYPOINT_CHECKED_ENUM(waypoint::FinishReason)
 namespace waypoint {
 
 struct EngineCoreOutput {
+  static constexpr const char* kWireName = "EngineCoreOutput";
   std::string request_id;
   std::vector<TokenId> new_token_ids;
   std::optional<FinishReason> finish_reason;
@@ -40,9 +41,10 @@ struct EngineCoreOutput {
 // A snapshot of the scheduler after a step. Counters are deltas since the
 // previous snapshot, so a frontend can add them to Prometheus counters.
 struct SchedulerStats {
+  static constexpr const char* kWireName = "SchedulerStats";
   int32_t num_running_reqs = 0;
   int32_t num_waiting_reqs = 0;
-  double kv_cache_usage = 0.0;  // 1 - free/total
+  double kv_cache_usage = 0.0;       // 1 - free/total
   int64_t prefix_cache_queries = 0;  // tokens looked up
   int64_t prefix_cache_hits = 0;     // tokens found
   int64_t num_preemptions = 0;
@@ -54,6 +56,7 @@ struct SchedulerStats {
 };
 
 struct EngineCoreOutputs {
+  static constexpr const char* kWireName = "EngineCoreOutputs";
   int32_t engine_index = 0;
   std::vector<EngineCoreOutput> outputs;
   std::optional<SchedulerStats> scheduler_stats;

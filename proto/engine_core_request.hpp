@@ -14,6 +14,7 @@ namespace waypoint {
 using TokenId = int32_t;
 
 struct SamplingParams {
+  static constexpr const char* kWireName = "SamplingParams";
   float temperature = 1.0f;
   float top_p = 1.0f;
   int32_t top_k = 0;  // 0 disables top-k
@@ -32,6 +33,7 @@ struct SamplingParams {
 };
 
 struct EngineCoreRequest {
+  static constexpr const char* kWireName = "EngineCoreRequest";
   std::string request_id;
   std::vector<TokenId> prompt_token_ids;
   SamplingParams sampling_params;
@@ -49,6 +51,7 @@ struct EngineCoreRequest {
 enum class RequestType : uint8_t { ADD = 0, ABORT = 1, UTILITY = 3 };
 
 struct AbortRequests {
+  static constexpr const char* kWireName = "AbortRequests";
   std::vector<std::string> request_ids;
 
   bool operator==(const AbortRequests&) const = default;
@@ -58,6 +61,7 @@ struct AbortRequests {
 // A control call on the engine core (reset_prefix_cache, ...); the reply
 // carries the same call_id.
 struct UtilityCall {
+  static constexpr const char* kWireName = "UtilityCall";
   int32_t client_index = 0;
   int64_t call_id = 0;
   std::string method;

@@ -68,18 +68,24 @@ void pack_value(msgpack::sbuffer& buffer, msgpack::packer<msgpack::sbuffer>& pk,
 
 Result<AttrValue> read_value(const msgpack::object& o) {
   switch (o.type) {
-    case msgpack::type::NIL: return AttrValue{};
-    case msgpack::type::BOOLEAN: return AttrValue{o.via.boolean};
+    case msgpack::type::NIL:
+      return AttrValue{};
+    case msgpack::type::BOOLEAN:
+      return AttrValue{o.via.boolean};
     case msgpack::type::POSITIVE_INTEGER:
       if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return Error{"integer attribute out of range"};
       }
       return AttrValue{static_cast<int64_t>(o.via.u64)};
-    case msgpack::type::NEGATIVE_INTEGER: return AttrValue{o.via.i64};
+    case msgpack::type::NEGATIVE_INTEGER:
+      return AttrValue{o.via.i64};
     case msgpack::type::FLOAT32:
-    case msgpack::type::FLOAT64: return AttrValue{o.via.f64};
-    case msgpack::type::STR: return AttrValue{std::string(o.via.str.ptr, o.via.str.size)};
-    default: return Error{"attribute value must be nil, bool, integer, float or string"};
+    case msgpack::type::FLOAT64:
+      return AttrValue{o.via.f64};
+    case msgpack::type::STR:
+      return AttrValue{std::string(o.via.str.ptr, o.via.str.size)};
+    default:
+      return Error{"attribute value must be nil, bool, integer, float or string"};
   }
 }
 

@@ -46,9 +46,10 @@ WAYPOINT_CHECKED_ENUM(waypoint::FinishStatus)
 namespace waypoint {
 
 struct RequestJourneyEvent {
+  static constexpr const char* kWireName = "RequestJourneyEvent";
   std::string request_id;
   JourneyEventType event_type = JourneyEventType::QUEUED;
-  double ts_monotonic = 0.0;    // seconds; same clock read as ts_monotonic_ns
+  double ts_monotonic = 0.0;  // seconds; same clock read as ts_monotonic_ns
   int64_t ts_monotonic_ns = 0;
   uint64_t scheduler_step = 0;
   int32_t prefill_done_tokens = 0;  // high-water mark, survives preemption
@@ -57,8 +58,8 @@ struct RequestJourneyEvent {
   int32_t decode_max_tokens = 0;
   RequestPhase phase = RequestPhase::WAITING;
   int32_t num_preemptions = 0;
-  std::optional<ScheduleKind> schedule_kind;   // SCHEDULED only
-  std::optional<FinishStatus> finish_status;   // FINISHED only
+  std::optional<ScheduleKind> schedule_kind;  // SCHEDULED only
+  std::optional<FinishStatus> finish_status;  // FINISHED only
 
   bool operator==(const RequestJourneyEvent&) const = default;
   MSGPACK_DEFINE_ARRAY(request_id, event_type, ts_monotonic, ts_monotonic_ns, scheduler_step,

@@ -13,9 +13,10 @@ namespace waypoint {
 // Rank 0's reply to a SchedulerOutput. A request whose prefill chunk did not
 // reach the end of its tokens has an empty sampled list.
 struct ModelRunnerOutput {
+  static constexpr const char* kWireName = "ModelRunnerOutput";
   std::vector<std::string> req_ids;
   std::vector<std::vector<TokenId>> sampled_token_ids;  // parallel to req_ids
-  uint64_t scheduler_step = 0;  // echoes the SchedulerOutput it answers
+  uint64_t scheduler_step = 0;                          // echoes the SchedulerOutput it answers
 
   bool operator==(const ModelRunnerOutput&) const = default;
   MSGPACK_DEFINE_ARRAY(req_ids, sampled_token_ids, scheduler_step)

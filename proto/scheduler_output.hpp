@@ -14,10 +14,11 @@ namespace waypoint {
 using BlockId = int32_t;
 
 struct NewRequestData {
+  static constexpr const char* kWireName = "NewRequestData";
   std::string request_id;
   std::vector<TokenId> prompt_token_ids;
   SamplingParams sampling_params;
-  std::vector<BlockId> block_ids;  // the whole block table, cache hits first
+  std::vector<BlockId> block_ids;   // the whole block table, cache hits first
   int32_t num_computed_tokens = 0;  // tokens whose KV is already in the cache
   int32_t num_scheduled_tokens = 0;
 
@@ -27,6 +28,7 @@ struct NewRequestData {
 };
 
 struct CachedRequestData {
+  static constexpr const char* kWireName = "CachedRequestData";
   std::string request_id;
   // After a preemption the worker's block table is replaced by new_block_ids;
   // otherwise new_block_ids are appended to it.
@@ -42,6 +44,7 @@ struct CachedRequestData {
 };
 
 struct SchedulerOutput {
+  static constexpr const char* kWireName = "SchedulerOutput";
   std::vector<NewRequestData> scheduled_new_reqs;
   std::vector<CachedRequestData> scheduled_cached_reqs;
   int32_t total_num_scheduled_tokens = 0;

@@ -10,9 +10,7 @@ namespace po = boost::program_options;
 
 namespace waypoint::cli {
 
-std::vector<Subcommand> subcommands() {
-  return {};
-}
+std::vector<Subcommand> subcommands() { return {}; }
 
 namespace {
 
@@ -39,13 +37,12 @@ void print_usage(const po::options_description& global, std::ostream& out) {
 
 int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
   po::options_description global("Options");
-  global.add_options()
-      ("help,h", "print this help and exit")
-      ("version", "print the version and exit");
+  global.add_options()("help,h", "print this help and exit")("version",
+                                                             "print the version and exit");
 
   // Global options come before the subcommand; everything after it belongs to it.
-  auto first_positional = std::find_if(argv.begin(), argv.end(),
-                                       [](const std::string& a) { return a.empty() || a[0] != '-'; });
+  auto first_positional = std::find_if(
+      argv.begin(), argv.end(), [](const std::string& a) { return a.empty() || a[0] != '-'; });
   std::vector<std::string> global_args(argv.begin(), first_positional);
   po::variables_map vm;
   try {

@@ -18,7 +18,8 @@ struct Subcommand {
   std::string name;
   std::string summary;
   // Receives the arguments after the subcommand name.
-  std::function<int(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)> run;
+  std::function<int(const std::vector<std::string>& args, std::ostream& out, std::ostream& err)>
+      run;
 };
 
 // Subcommands register here as their issues land (serve, generate, events, ...).

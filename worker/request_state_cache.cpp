@@ -49,8 +49,8 @@ Result<void> RequestStateCache::apply(const SchedulerOutput& step, StepBatch& ba
     state.num_prompt_tokens = static_cast<int32_t>(r.prompt_token_ids.size());
     state.sampling_params = r.sampling_params;
     state.block_ids = r.block_ids;
-    if (auto ok = add_to_batch(r.request_id, state, r.num_computed_tokens, r.num_scheduled_tokens,
-                               batch);
+    if (auto ok =
+            add_to_batch(r.request_id, state, r.num_computed_tokens, r.num_scheduled_tokens, batch);
         !ok) {
       return ok;
     }
@@ -66,11 +66,10 @@ Result<void> RequestStateCache::apply(const SchedulerOutput& step, StepBatch& ba
     if (r.resumed_from_preemption) {
       state.block_ids = r.new_block_ids;  // recomputed from scratch into new blocks
     } else {
-      state.block_ids.insert(state.block_ids.end(), r.new_block_ids.begin(),
-                             r.new_block_ids.end());
+      state.block_ids.insert(state.block_ids.end(), r.new_block_ids.begin(), r.new_block_ids.end());
     }
-    if (auto ok = add_to_batch(r.request_id, state, r.num_computed_tokens, r.num_scheduled_tokens,
-                               batch);
+    if (auto ok =
+            add_to_batch(r.request_id, state, r.num_computed_tokens, r.num_scheduled_tokens, batch);
         !ok) {
       return ok;
     }

@@ -26,9 +26,9 @@ struct StepBatch {
   uint64_t scheduler_step = 0;
   std::vector<std::string> request_ids;
   std::vector<const CachedRequestState*> requests;
-  std::vector<int32_t> query_start;  // request r owns tokens [query_start[r], query_start[r+1])
-  std::vector<int32_t> context_lens; // tokens in the KV cache after this step, per request
-  std::vector<uint8_t> samples;      // 1 where the chunk reaches the request's last known token
+  std::vector<int32_t> query_start;   // request r owns tokens [query_start[r], query_start[r+1])
+  std::vector<int32_t> context_lens;  // tokens in the KV cache after this step, per request
+  std::vector<uint8_t> samples;       // 1 where the chunk reaches the request's last known token
   std::vector<TokenId> input_ids;
   std::vector<int32_t> positions;
   std::vector<int64_t> slot_mapping;

@@ -53,7 +53,8 @@ inline float max(const float* x, std::size_t n) {
   for (std::size_t i = 0; i < body; i += kLanes) {
     for (std::size_t l = 0; l < kLanes; ++l) acc[l] = x[i + l] > acc[l] ? x[i + l] : acc[l];
   }
-  for (std::size_t i = body; i < n; ++i) acc[i - body] = x[i] > acc[i - body] ? x[i] : acc[i - body];
+  for (std::size_t i = body; i < n; ++i)
+    acc[i - body] = x[i] > acc[i - body] ? x[i] : acc[i - body];
   float best = acc[0];
   for (float a : acc) best = a > best ? a : best;
   return best;

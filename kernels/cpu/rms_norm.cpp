@@ -22,8 +22,7 @@ float inverse_rms(const float* row, std::size_t hidden, float eps) {
 }
 
 // x and out may be equal: each element is read before it is written.
-void scale_row(float* out, const float* x, const float* weight, std::size_t hidden,
-               float inv_rms) {
+void scale_row(float* out, const float* x, const float* weight, std::size_t hidden, float inv_rms) {
   for (std::size_t j = 0; j < hidden; ++j) out[j] = x[j] * inv_rms * weight[j];
 }
 
@@ -34,14 +33,13 @@ void rms_norm(std::span<float> out, std::span<const float> x, std::span<const fl
   check_shapes(out.size(), x.size(), weight.size(), num_tokens, hidden);
   for (std::size_t t = 0; t < num_tokens; ++t) {
     const float* row = x.data() + t * hidden;
-    scale_row(out.data() + t * hidden, row, weight.data(), hidden,
-              inverse_rms(row, hidden, eps));
+    scale_row(out.data() + t * hidden, row, weight.data(), hidden, inverse_rms(row, hidden, eps));
   }
 }
 
-void fused_add_rms_norm(std::span<float> out, std::span<const float> x,
-                        std::span<float> residual, std::span<const float> weight,
-                        std::size_t num_tokens, std::size_t hidden, float eps) {
+void fused_add_rms_norm(std::span<float> out, std::span<const float> x, std::span<float> residual,
+                        std::span<const float> weight, std::size_t num_tokens, std::size_t hidden,
+                        float eps) {
   check_shapes(out.size(), x.size(), weight.size(), num_tokens, hidden);
   detail::require_size(residual.size(), num_tokens * hidden, "fused_add_rms_norm: residual");
   for (std::size_t t = 0; t < num_tokens; ++t) {

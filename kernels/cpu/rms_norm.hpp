@@ -13,8 +13,8 @@ void rms_norm(std::span<float> out, std::span<const float> x, std::span<const fl
 // vLLM's fused_add_rms_norm: residual += x, then out = rms_norm(residual). The
 // updated residual is what the next layer adds to, so it is written back in place.
 // out may be the same buffer as x; residual must not overlap either.
-void fused_add_rms_norm(std::span<float> out, std::span<const float> x,
-                        std::span<float> residual, std::span<const float> weight,
-                        std::size_t num_tokens, std::size_t hidden, float eps);
+void fused_add_rms_norm(std::span<float> out, std::span<const float> x, std::span<float> residual,
+                        std::span<const float> weight, std::size_t num_tokens, std::size_t hidden,
+                        float eps);
 
 }  // namespace waypoint::kernels::cpu

@@ -36,9 +36,9 @@ void llama3_rope_inv_freq(std::span<float> inv_freq, std::size_t rotary_dim, dou
   detail::require(scaling.factor > 0.0, "llama3 rope_scaling: factor must be positive");
   detail::require(scaling.original_max_position_embeddings > 0.0,
                   "llama3 rope_scaling: original_max_position_embeddings must be positive");
-  detail::require(scaling.low_freq_factor > 0.0 &&
-                      scaling.high_freq_factor > scaling.low_freq_factor,
-                  "llama3 rope_scaling: need 0 < low_freq_factor < high_freq_factor");
+  detail::require(
+      scaling.low_freq_factor > 0.0 && scaling.high_freq_factor > scaling.low_freq_factor,
+      "llama3 rope_scaling: need 0 < low_freq_factor < high_freq_factor");
 
   const double old_context = scaling.original_max_position_embeddings;
   const double low_freq_wavelen = old_context / scaling.low_freq_factor;

@@ -65,8 +65,8 @@ void rotary_embedding(std::span<const std::int64_t> positions, std::span<float> 
     const std::int64_t pos = positions[t];
     if (pos < 0 || pos >= max_positions) {
       throw std::out_of_range("rotary_embedding: position " + std::to_string(pos) +
-                              " outside the cos/sin cache of " +
-                              std::to_string(max_positions) + " positions");
+                              " outside the cos/sin cache of " + std::to_string(max_positions) +
+                              " positions");
     }
     const float* cos = cos_sin_cache.data() + static_cast<std::size_t>(pos) * rotary_dim;
     const float* sin = cos + half;

@@ -14,8 +14,8 @@ namespace waypoint::kernels::cuda::detail {
 // gridDim.x can be up to 2^31 - 1, and the kernels index within a row with int.
 inline int checked_int(std::size_t value, const char* kernel, const char* what) {
   if (value > static_cast<std::size_t>(INT_MAX)) {
-    throw std::invalid_argument(std::string(kernel) + ": " + what + " " +
-                                std::to_string(value) + " is too large");
+    throw std::invalid_argument(std::string(kernel) + ": " + what + " " + std::to_string(value) +
+                                " is too large");
   }
   return static_cast<int>(value);
 }

@@ -1,11 +1,10 @@
-#include "kernels/cuda/rms_norm.hpp"
-
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/device_bf16.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/rms_norm.hpp"
 
 namespace waypoint::kernels::cuda {
 namespace {
@@ -14,8 +13,7 @@ namespace {
 // and each element is read (pass 1) before its own thread writes it (pass 2).
 template <int kBlock>
 __global__ void rms_norm_kernel(__nv_bfloat16* out, const __nv_bfloat16* x,
-                                const __nv_bfloat16* __restrict__ weight, int hidden,
-                                float eps) {
+                                const __nv_bfloat16* __restrict__ weight, int hidden, float eps) {
   const std::size_t row = static_cast<std::size_t>(blockIdx.x) * hidden;
   float sum_sq = 0.0f;
   for (int j = static_cast<int>(threadIdx.x); j < hidden; j += kBlock) {
@@ -32,8 +30,8 @@ __global__ void rms_norm_kernel(__nv_bfloat16* out, const __nv_bfloat16* x,
 template <int kBlock>
 __global__ void fused_add_rms_norm_kernel(__nv_bfloat16* out, const __nv_bfloat16* x,
                                           __nv_bfloat16* __restrict__ residual,
-                                          const __nv_bfloat16* __restrict__ weight,
-                                          int hidden, float eps) {
+                                          const __nv_bfloat16* __restrict__ weight, int hidden,
+                                          float eps) {
   const std::size_t row = static_cast<std::size_t>(blockIdx.x) * hidden;
   float sum_sq = 0.0f;
   for (int j = static_cast<int>(threadIdx.x); j < hidden; j += kBlock) {

@@ -1,5 +1,3 @@
-#include "kernels/cuda/silu_and_mul.hpp"
-
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -7,6 +5,7 @@
 
 #include "kernels/cuda/device_bf16.cuh"
 #include "kernels/cuda/launch.cuh"
+#include "kernels/cuda/silu_and_mul.hpp"
 
 namespace waypoint::kernels::cuda {
 namespace {

@@ -81,7 +81,11 @@ void BM_SchedulerStep(benchmark::State& state) {
   state.counters["admits_per_step"] =
       benchmark::Counter(static_cast<double>(admissions), benchmark::Counter::kAvgIterations);
 }
-BENCHMARK(BM_SchedulerStep)->Arg(1)->Arg(0)->ArgName("prefix_caching")->UseManualTime()
+BENCHMARK(BM_SchedulerStep)
+    ->Arg(1)
+    ->Arg(0)
+    ->ArgName("prefix_caching")
+    ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

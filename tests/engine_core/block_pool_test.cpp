@@ -52,7 +52,7 @@ TEST(BlockPool, TakenBlocksHaveOneHolderAndLeaveTheFreeList) {
 
 TEST(BlockPool, ReleaseAppendsToTheBackSoTheOldestFreeIsEvictedFirst) {
   BlockPool pool(5, true);
-  auto blocks = take(pool, 4);  // ids 1..4, free list empty
+  auto blocks = take(pool, 4);                          // ids 1..4, free list empty
   pool.release(std::vector<KVCacheBlock*>{blocks[1]});  // id 2 freed first
   pool.release(std::vector<KVCacheBlock*>{blocks[0]});  // then id 1
   EXPECT_THAT(free_list_ids(pool), ElementsAre(2, 1));

@@ -247,8 +247,8 @@ TEST(KVCacheManager, FreeKeepsEntriesOfBlocksComputedInEarlierSteps) {
   Request a = make_kv_request("a", token_run(1, 12), kv);
   const auto hit = kv.find_cached_prefix(a);
   ASSERT_TRUE(kv.allocate_slots(a, 4, &hit));  // chunk 1: block 0
-  a.num_computed_tokens = 4;                    // chunk 1 ran
-  ASSERT_TRUE(kv.allocate_slots(a, 8));         // chunk 2: blocks 1, 2
+  a.num_computed_tokens = 4;                   // chunk 1 ran
+  ASSERT_TRUE(kv.allocate_slots(a, 8));        // chunk 2: blocks 1, 2
   ASSERT_EQ(kv.pool().num_cached_hashes(), 3u);
   kv.free(a);  // preempted before chunk 2 ran
   EXPECT_NE(kv.pool().cached_block(a.block_hashes[0]), nullptr);

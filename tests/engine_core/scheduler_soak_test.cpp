@@ -29,8 +29,8 @@ struct SoakCase {
   bool prefix_caching;
   int32_t long_prefill_token_threshold;
   uint64_t seed;
-  int32_t max_suffix = 96;   // prompt tokens after the shared prefix
-  int32_t budget = 192;      // max_num_batched_tokens
+  int32_t max_suffix = 96;  // prompt tokens after the shared prefix
+  int32_t budget = 192;     // max_num_batched_tokens
 };
 
 std::ostream& operator<<(std::ostream& os, const SoakCase& c) { return os << c.name; }
@@ -44,7 +44,8 @@ std::ostream& operator<<(std::ostream& os, const SoakCase& c) { return os << c.n
 class KvOracle {
  public:
   KvOracle(int32_t num_blocks, int32_t block_size)
-      : cache_(block_size), block_size_(block_size),
+      : cache_(block_size),
+        block_size_(block_size),
         slots_(static_cast<size_t>(num_blocks) * block_size, -1) {}
 
   static int64_t kv_of(TokenId token, int32_t position) {
@@ -71,8 +72,8 @@ class KvOracle {
       const CachedRequestState& state = *batch.requests[r];
       const int32_t computed = batch.positions[static_cast<size_t>(batch.query_start[r])];
       for (int32_t p = 0; p < computed; ++p) {
-        const auto slot = static_cast<size_t>(state.block_ids[p / block_size_]) * block_size_ +
-                          p % block_size_;
+        const auto slot =
+            static_cast<size_t>(state.block_ids[p / block_size_]) * block_size_ + p % block_size_;
         if (slots_[slot] != kv_of(state.token_ids[p], p)) {
           return batch.request_ids[r] + ": KV slot for position " + std::to_string(p) +
                  " holds another token";
@@ -107,8 +108,8 @@ TEST_P(SchedulerSoak, InvariantsHoldEveryStep) {
 
   ManualClock clock;
   Scheduler scheduler(config, clock);
-  SyntheticExecutor executor({.vocab_size = 512, .eos_token_id = kEos, .eos_probability = 0.02,
-                              .seed = c.seed});
+  SyntheticExecutor executor(
+      {.vocab_size = 512, .eos_token_id = kEos, .eos_probability = 0.02, .seed = c.seed});
   KvOracle oracle(config.num_blocks, config.block_size);
   std::mt19937_64 rng(c.seed);
   auto uniform = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
@@ -164,7 +165,8 @@ TEST_P(SchedulerSoak, InvariantsHoldEveryStep) {
       EngineCoreRequest& r = e.request;
       r.request_id = "req-" + std::to_string(added);
       r.prompt_token_ids = prefixes[static_cast<size_t>(uniform(0, 5))];
-      for (int n = uniform(1, c.max_suffix); n > 0; --n) r.prompt_token_ids.push_back(uniform(10, 511));
+      for (int n = uniform(1, c.max_suffix); n > 0; --n)
+        r.prompt_token_ids.push_back(uniform(10, 511));
       r.arrival_time = step_no * 1e-3;
       r.priority = uniform(0, 3);
       SamplingParams& sp = r.sampling_params;
@@ -173,8 +175,8 @@ TEST_P(SchedulerSoak, InvariantsHoldEveryStep) {
       if (uniform(0, 4) == 0) sp.stop_token_ids = {kStopToken};
       if (uniform(0, 9) == 0) sp.min_tokens = std::min(uniform(0, 8), sp.max_tokens.value_or(8));
       const int32_t prompt_len = static_cast<int32_t>(r.prompt_token_ids.size());
-      e.max_outputs = std::min(sp.max_tokens.value_or(config.max_model_len),
-                               config.max_model_len - prompt_len);
+      e.max_outputs =
+          std::min(sp.max_tokens.value_or(config.max_model_len), config.max_model_len - prompt_len);
       ASSERT_TRUE(scheduler.add_request(r).ok());
       index_of[r.request_id] = expected.size();
       live.push_back(r.request_id);
@@ -378,18 +380,16 @@ TEST_P(SchedulerSoak, InvariantsHoldEveryStep) {
 
 INSTANTIATE_TEST_SUITE_P(
     Workloads, SchedulerSoak,
-    ::testing::Values(SoakCase{"fcfs_prefix_cache", SchedulingPolicy::FCFS, true, 0, 1},
-                      SoakCase{"fcfs_no_prefix_cache", SchedulingPolicy::FCFS, false, 0, 2},
-                      SoakCase{"fcfs_long_prefill_threshold", SchedulingPolicy::FCFS, true, 24, 3},
-                      SoakCase{"priority_prefix_cache", SchedulingPolicy::PRIORITY, true, 0, 4},
-                      SoakCase{"priority_long_prefill_threshold", SchedulingPolicy::PRIORITY,
-                               true, 40, 5},
-                      // Long prompts in small chunks: many requests are mid-prefill when
-                      // the pool runs out.
-                      SoakCase{"priority_chunked_long_prompts", SchedulingPolicy::PRIORITY, true,
-                               32, 6, 170, 96},
-                      SoakCase{"fcfs_chunked_long_prompts", SchedulingPolicy::FCFS, true, 32, 7,
-                               170, 96}),
+    ::testing::Values(
+        SoakCase{"fcfs_prefix_cache", SchedulingPolicy::FCFS, true, 0, 1},
+        SoakCase{"fcfs_no_prefix_cache", SchedulingPolicy::FCFS, false, 0, 2},
+        SoakCase{"fcfs_long_prefill_threshold", SchedulingPolicy::FCFS, true, 24, 3},
+        SoakCase{"priority_prefix_cache", SchedulingPolicy::PRIORITY, true, 0, 4},
+        SoakCase{"priority_long_prefill_threshold", SchedulingPolicy::PRIORITY, true, 40, 5},
+        // Long prompts in small chunks: many requests are mid-prefill when
+        // the pool runs out.
+        SoakCase{"priority_chunked_long_prompts", SchedulingPolicy::PRIORITY, true, 32, 6, 170, 96},
+        SoakCase{"fcfs_chunked_long_prompts", SchedulingPolicy::FCFS, true, 32, 7, 170, 96}),
     [](const ::testing::TestParamInfo<SoakCase>& info) { return std::string(info.param.name); });
 
 }  // namespace

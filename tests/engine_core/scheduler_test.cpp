@@ -771,7 +771,8 @@ TEST(Scheduler, AddRequestRejectsWhatCouldNeverRun) {
   cases.push_back({"duplicate id", make_request("dup", token_run(10, 3)), "duplicate"});
   cases.push_back({"empty id", make_request("", token_run(10, 3)), "request_id"});
   cases.push_back({"empty prompt", make_request("e", {}), "at least one token"});
-  cases.push_back({"prompt == max_model_len", make_request("l", token_run(1, 32)), "max_model_len"});
+  cases.push_back(
+      {"prompt == max_model_len", make_request("l", token_run(1, 32)), "max_model_len"});
   cases.push_back({"prompt > max_model_len", make_request("m", token_run(1, 40)), "max_model_len"});
   auto n2 = make_request("n", token_run(1, 3));
   n2.sampling_params.n = 2;
@@ -879,8 +880,8 @@ TEST(Scheduler, EveryRequestRunsToItsMaxTokensUnderPreemption) {
   ManualClock clock;
   Scheduler s(small_config(4, 9, 32, /*max_num_batched_tokens=*/16), clock);
   SyntheticExecutor exec;
-  const std::map<std::string, int32_t> max_tokens{
-      {"r0", 10}, {"r1", 7}, {"r2", 12}, {"r3", 5}, {"r4", 9}, {"r5", 11}};
+  const std::map<std::string, int32_t> max_tokens{{"r0", 10}, {"r1", 7}, {"r2", 12},
+                                                  {"r3", 5},  {"r4", 9}, {"r5", 11}};
   int32_t i = 0;
   for (const auto& [id, n] : max_tokens) {
     add(s, make_request(id, concat(token_run(1, 4), token_run(100 * (i + 1), 3 + i)), n));

@@ -30,8 +30,8 @@ inline std::vector<TokenId> concat(std::vector<TokenId> a, const std::vector<Tok
 }
 
 inline EngineCoreRequest make_request(std::string id, std::vector<TokenId> prompt,
-                                      std::optional<int32_t> max_tokens = 16,
-                                      int32_t priority = 0, double arrival_time = 0.0) {
+                                      std::optional<int32_t> max_tokens = 16, int32_t priority = 0,
+                                      double arrival_time = 0.0) {
   EngineCoreRequest r;
   r.request_id = std::move(id);
   r.prompt_token_ids = std::move(prompt);

@@ -135,8 +135,8 @@ TEST(StopStringMatcher, SelfOverlappingStopString) {
 
 TEST(StopStringMatcher, MultipleStopsWithOverlappingPrefixes) {
   const std::vector<std::string> stop = {"abd", "abc", "ab!"};
-  for (const auto& chunks :
-       {std::vector<std::string>{"xxabc yy"}, bytes_of("xxabc yy"), std::vector<std::string>{"xxa", "bc"}}) {
+  for (const auto& chunks : {std::vector<std::string>{"xxabc yy"}, bytes_of("xxabc yy"),
+                             std::vector<std::string>{"xxa", "bc"}}) {
     const Stream r = run_stream(stop, false, chunks);
     ASSERT_TRUE(r.match);
     EXPECT_EQ(r.match->stop_index, 1u);
@@ -250,11 +250,13 @@ TEST(StopStringMatcher, UndetectedTextCanStartButNotEndAMatch) {
 }
 
 TEST(StopStringMatcher, MultiByteStopStringAndText) {
-  const std::string text = "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xF0\x9F\x9B\x91\xE3\x81\xA7\xE3\x81\x99";  // 日本語🛑です
-  const std::string stop = "\xF0\x9F\x9B\x91";                                                            // 🛑
-  for (const auto& chunks : {std::vector<std::string>{text}, bytes_of(text),
-                             std::vector<std::string>{"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xF0\x9F",
-                                                      "\x9B", "\x91\xE3\x81\xA7"}}) {
+  const std::string text =
+      "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xF0\x9F\x9B\x91\xE3\x81\xA7\xE3\x81\x99";  // 日本語🛑です
+  const std::string stop = "\xF0\x9F\x9B\x91";                                         // 🛑
+  for (const auto& chunks :
+       {std::vector<std::string>{text}, bytes_of(text),
+        std::vector<std::string>{"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xF0\x9F", "\x9B",
+                                 "\x91\xE3\x81\xA7"}}) {
     const Stream r = run_stream({stop}, false, chunks);
     ASSERT_TRUE(r.match);
     EXPECT_EQ(r.text, "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E");
@@ -266,7 +268,7 @@ TEST(StopStringMatcher, MultiByteStopStringAndText) {
 }
 
 TEST(StopStringMatcher, HeldBackTailDoesNotSplitACodePoint) {
-  StopStringMatcher m({"abcd"});  // holds back 3 bytes
+  StopStringMatcher m({"abcd"});           // holds back 3 bytes
   EXPECT_FALSE(m.append("\xE6\x97\xA5"));  // 日
   EXPECT_EQ(m.releasable_len(false), 0u);
   EXPECT_FALSE(m.append("b"));
@@ -311,7 +313,8 @@ TEST(StopStringMatcher, LongOutputOneByteAtATime) {
 // and never a character that a later match removes or a split code point.
 TEST(StopStringMatcher, RandomChunkingMatchesWholeTextReference) {
   std::mt19937 rng(20240611);
-  const std::vector<std::string> alphabet = {"a", "b", "c", "\xC3\xA9", "\xE2\x82\xAC"};  // a b c é €
+  const std::vector<std::string> alphabet = {"a", "b", "c", "\xC3\xA9",
+                                             "\xE2\x82\xAC"};  // a b c é €
   auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
   auto random_text = [&](size_t max_chars) {
     std::string s;
@@ -343,7 +346,9 @@ TEST(StopStringMatcher, RandomChunkingMatchesWholeTextReference) {
     std::vector<std::string> chunks;
     for (size_t at = 0; at < text.size();) {
       size_t end = std::min(text.size(), at + 1 + pick(6));
-      while (!byte_cuts && end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+      while (!byte_cuts && end < text.size() &&
+             (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        ++end;
       chunks.push_back(text.substr(at, end - at));
       at = end;
     }

@@ -29,19 +29,21 @@ TEST(Utf8Validate, AcceptsEmptyAndAscii) {
 }
 
 TEST(Utf8Validate, AcceptsMultiByteSequences) {
-  expect_valid("\xC2\x80");                  // U+0080, smallest 2-byte
-  expect_valid("\xC3\xA9t\xC3\xA9");         // été
-  expect_valid("\xDF\xBF");                  // U+07FF
-  expect_valid("\xE0\xA0\x80");              // U+0800, smallest 3-byte
-  expect_valid("\xE2\x82\xAC");              // €
-  expect_valid("\xED\x9F\xBF");              // U+D7FF, just below the surrogates
-  expect_valid("\xEE\x80\x80");              // U+E000, just above them
-  expect_valid("\xEF\xBF\xBF");              // U+FFFF
-  expect_valid("\xF0\x90\x80\x80");          // U+10000, smallest 4-byte
-  expect_valid("\xF0\x9F\x98\x80");          // 😀
-  expect_valid("\xF4\x8F\xBF\xBF");          // U+10FFFF, the largest
+  expect_valid("\xC2\x80");           // U+0080, smallest 2-byte
+  expect_valid("\xC3\xA9t\xC3\xA9");  // été
+  expect_valid("\xDF\xBF");           // U+07FF
+  expect_valid("\xE0\xA0\x80");       // U+0800, smallest 3-byte
+  expect_valid("\xE2\x82\xAC");       // €
+  expect_valid("\xED\x9F\xBF");       // U+D7FF, just below the surrogates
+  expect_valid("\xEE\x80\x80");       // U+E000, just above them
+  expect_valid("\xEF\xBF\xBF");       // U+FFFF
+  expect_valid("\xF0\x90\x80\x80");   // U+10000, smallest 4-byte
+  expect_valid("\xF0\x9F\x98\x80");   // 😀
+  expect_valid("\xF4\x8F\xBF\xBF");   // U+10FFFF, the largest
   // Long enough to go through the eight-byte ASCII skip on both sides.
-  expect_valid("0123456789abcdef\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E" "0123456789abcdef");
+  expect_valid(
+      "0123456789abcdef\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E"
+      "0123456789abcdef");
 }
 
 TEST(Utf8Validate, RejectsStrayContinuation) {
@@ -59,7 +61,7 @@ TEST(Utf8Validate, RejectsInvalidBytes) {
 }
 
 TEST(Utf8Validate, RejectsOverlongs) {
-  expect_invalid("\xC0\xAF", Utf8Error::kOverlong, 0);          // '/' in 2 bytes
+  expect_invalid("\xC0\xAF", Utf8Error::kOverlong, 0);  // '/' in 2 bytes
   expect_invalid("x\xC1\xBF", Utf8Error::kOverlong, 1);
   expect_invalid("\xE0\x80\xAF", Utf8Error::kOverlong, 0);      // '/' in 3 bytes
   expect_invalid("ab\xE0\x9F\xBF", Utf8Error::kOverlong, 2);    // U+07FF in 3 bytes
@@ -68,8 +70,8 @@ TEST(Utf8Validate, RejectsOverlongs) {
 }
 
 TEST(Utf8Validate, RejectsSurrogates) {
-  expect_invalid("\xED\xA0\x80", Utf8Error::kSurrogate, 0);      // U+D800
-  expect_invalid("ok \xED\xBF\xBF", Utf8Error::kSurrogate, 3);   // U+DFFF
+  expect_invalid("\xED\xA0\x80", Utf8Error::kSurrogate, 0);     // U+D800
+  expect_invalid("ok \xED\xBF\xBF", Utf8Error::kSurrogate, 3);  // U+DFFF
   // A CESU-8 style pair is two surrogates; the first is reported.
   expect_invalid("\xED\xA0\xBD\xED\xB8\x80", Utf8Error::kSurrogate, 0);
 }
@@ -85,8 +87,14 @@ TEST(Utf8Validate, RejectsTruncatedSequences) {
   expect_invalid("abc\xE2\x82", Utf8Error::kTruncated, 3);
   expect_invalid("\xF0\x9F\x98", Utf8Error::kTruncated, 0);
   // Interrupted by a byte that is not a continuation byte.
-  expect_invalid("\xC3" "a", Utf8Error::kTruncated, 0);
-  expect_invalid("x\xE2\x82" "y", Utf8Error::kTruncated, 1);
+  expect_invalid(
+      "\xC3"
+      "a",
+      Utf8Error::kTruncated, 0);
+  expect_invalid(
+      "x\xE2\x82"
+      "y",
+      Utf8Error::kTruncated, 1);
   expect_invalid("\xF0\x9F\x98\xC3\xA9", Utf8Error::kTruncated, 0);
 }
 
@@ -116,7 +124,8 @@ TEST(Utf8CompletePrefix, HoldsBackAnUnfinishedCodePoint) {
   for (const std::string& c : full) {
     const std::string text = "ab" + c;
     for (size_t cut = 3; cut < text.size(); ++cut) {
-      EXPECT_EQ(utf8_complete_prefix_len(text.substr(0, cut)), 2u) << "cut " << cut << " of " << text;
+      EXPECT_EQ(utf8_complete_prefix_len(text.substr(0, cut)), 2u)
+          << "cut " << cut << " of " << text;
     }
     EXPECT_EQ(utf8_complete_prefix_len(text), text.size());
   }
@@ -126,10 +135,10 @@ TEST(Utf8CompletePrefix, HoldsBackAnUnfinishedCodePoint) {
 }
 
 TEST(Utf8CompletePrefix, DoesNotHoldBackBytesThatCanNeverComplete) {
-  EXPECT_EQ(utf8_complete_prefix_len("a\xC0"), 2u);          // overlong-only lead
-  EXPECT_EQ(utf8_complete_prefix_len("a\xE0\x80"), 3u);      // overlong
-  EXPECT_EQ(utf8_complete_prefix_len("a\xED\xA0"), 3u);      // surrogate
-  EXPECT_EQ(utf8_complete_prefix_len("a\xF4\x90"), 3u);      // above U+10FFFF
+  EXPECT_EQ(utf8_complete_prefix_len("a\xC0"), 2u);      // overlong-only lead
+  EXPECT_EQ(utf8_complete_prefix_len("a\xE0\x80"), 3u);  // overlong
+  EXPECT_EQ(utf8_complete_prefix_len("a\xED\xA0"), 3u);  // surrogate
+  EXPECT_EQ(utf8_complete_prefix_len("a\xF4\x90"), 3u);  // above U+10FFFF
   EXPECT_EQ(utf8_complete_prefix_len("a\xFF"), 2u);
   EXPECT_EQ(utf8_complete_prefix_len("a\x80\x80\x80\x80"), 5u);  // stray continuations
   EXPECT_EQ(utf8_complete_prefix_len("\x80\x80"), 2u);

@@ -124,7 +124,8 @@ TEST_F(KernelsCuda, FusedAddRmsNormMatchesCpu) {
 }
 
 TEST_F(KernelsCuda, SiluAndMulMatchesCpu) {
-  for (const auto& [num_tokens, d] : {Shape{1, 8192}, Shape{64, 2048}, Shape{5, 1500}, Shape{3, 7}}) {
+  for (const auto& [num_tokens, d] :
+       {Shape{1, 8192}, Shape{64, 2048}, Shape{5, 1500}, Shape{3, 7}}) {
     SCOPED_TRACE(std::to_string(num_tokens) + "x" + std::to_string(d));
     const auto input = random_bf16(num_tokens * 2 * d, 46, -8.0f, 8.0f);
     std::vector<float> expected(num_tokens * d);

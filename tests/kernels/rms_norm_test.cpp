@@ -22,7 +22,8 @@ std::vector<double> reference_rms_norm(const std::vector<float>& x,
   std::vector<double> out(x.size());
   for (std::size_t t = 0; t < x.size() / hidden; ++t) {
     double sum_sq = 0.0;
-    for (std::size_t j = 0; j < hidden; ++j) sum_sq += double{x[t * hidden + j]} * x[t * hidden + j];
+    for (std::size_t j = 0; j < hidden; ++j)
+      sum_sq += double{x[t * hidden + j]} * x[t * hidden + j];
     const double inv_rms = 1.0 / std::sqrt(sum_sq / static_cast<double>(hidden) + eps);
     for (std::size_t j = 0; j < hidden; ++j) {
       out[t * hidden + j] = x[t * hidden + j] * inv_rms * weight[j];

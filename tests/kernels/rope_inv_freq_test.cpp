@@ -77,8 +77,7 @@ TEST(KernelsRopeInvFreq, RejectsBadArguments) {
   EXPECT_THROW(rope_inv_freq(inv_freq, 8, 0.0), std::invalid_argument);
   Llama3RopeScaling equal_factors{};
   equal_factors.low_freq_factor = equal_factors.high_freq_factor;
-  EXPECT_THROW(llama3_rope_inv_freq(inv_freq, 8, 10000.0, equal_factors),
-               std::invalid_argument);
+  EXPECT_THROW(llama3_rope_inv_freq(inv_freq, 8, 10000.0, equal_factors), std::invalid_argument);
 }
 
 }  // namespace

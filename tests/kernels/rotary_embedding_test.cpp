@@ -78,7 +78,8 @@ std::vector<double> reference_rotate(const std::vector<float>& x,
 }
 
 TEST(KernelsRotaryEmbedding, PositionZeroIsIdentity) {
-  const Rope rope = make_rope({.num_q_heads = 4, .num_kv_heads = 2, .head_dim = 64, .rotary_dim = 64});
+  const Rope rope =
+      make_rope({.num_q_heads = 4, .num_kv_heads = 2, .head_dim = 64, .rotary_dim = 64});
   const std::vector<std::int64_t> positions(3, 0);
   const auto q0 = random_floats(3 * 4 * 64, 21);
   const auto k0 = random_floats(3 * 2 * 64, 22);
@@ -92,7 +93,8 @@ TEST(KernelsRotaryEmbedding, MatchesDoubleReferenceWithGqaAndAnyPositions) {
   // 8 query heads share 2 KV heads; positions are unsorted, repeated and offset, as
   // in a batch mixing prefill chunks and decodes.
   for (const std::size_t rotary_dim : {std::size_t{64}, std::size_t{32}}) {
-    const RotaryShape shape{.num_q_heads = 8, .num_kv_heads = 2, .head_dim = 64, .rotary_dim = rotary_dim};
+    const RotaryShape shape{
+        .num_q_heads = 8, .num_kv_heads = 2, .head_dim = 64, .rotary_dim = rotary_dim};
     const Rope rope = make_rope(shape);
     const std::vector<std::int64_t> positions = {7, 0, 4095, 123, 123, 1, 2048};
     const auto q0 = random_floats(positions.size() * 8 * 64, 23);
@@ -100,8 +102,10 @@ TEST(KernelsRotaryEmbedding, MatchesDoubleReferenceWithGqaAndAnyPositions) {
     auto q = q0, k = k0;
     rotary_embedding(positions, q, k, shape, rope.cache);
     SCOPED_TRACE("rotary_dim " + std::to_string(rotary_dim));
-    expect_pairs_close(q, reference_rotate(q0, positions, rope.inv_freq, 8, 64, rotary_dim), 64, rotary_dim, 1e-5);
-    expect_pairs_close(k, reference_rotate(k0, positions, rope.inv_freq, 2, 64, rotary_dim), 64, rotary_dim, 1e-5);
+    expect_pairs_close(q, reference_rotate(q0, positions, rope.inv_freq, 8, 64, rotary_dim), 64,
+                       rotary_dim, 1e-5);
+    expect_pairs_close(k, reference_rotate(k0, positions, rope.inv_freq, 2, 64, rotary_dim), 64,
+                       rotary_dim, 1e-5);
   }
 }
 
@@ -118,14 +122,17 @@ TEST(KernelsRotaryEmbedding, QueryAndKeyHeadsGetTheSameRotation) {
   rotary_embedding(positions, q, k, shape, rope.cache);
   const std::vector<float> rotated(q.begin(), q.begin() + 32);
   EXPECT_NE(rotated, v);
-  for (int h = 0; h < 6; ++h) EXPECT_EQ(std::vector<float>(q.begin() + h * 32, q.begin() + (h + 1) * 32), rotated);
-  for (int h = 0; h < 2; ++h) EXPECT_EQ(std::vector<float>(k.begin() + h * 32, k.begin() + (h + 1) * 32), rotated);
+  for (int h = 0; h < 6; ++h)
+    EXPECT_EQ(std::vector<float>(q.begin() + h * 32, q.begin() + (h + 1) * 32), rotated);
+  for (int h = 0; h < 2; ++h)
+    EXPECT_EQ(std::vector<float>(k.begin() + h * 32, k.begin() + (h + 1) * 32), rotated);
 }
 
 TEST(KernelsRotaryEmbedding, RotationsCompose) {
   const RotaryShape shape{.num_q_heads = 4, .num_kv_heads = 1, .head_dim = 128, .rotary_dim = 128};
   const Rope rope = make_rope(shape);
-  for (const auto& [p1, p2] : {std::pair<std::int64_t, std::int64_t>{1, 1}, {5, 37}, {1000, 2000}, {4000, 95}}) {
+  for (const auto& [p1, p2] :
+       {std::pair<std::int64_t, std::int64_t>{1, 1}, {5, 37}, {1000, 2000}, {4000, 95}}) {
     const auto q0 = random_floats(4 * 128, 26);
     const auto k0 = random_floats(128, 27);
     auto q_twice = q0, k_twice = k0;

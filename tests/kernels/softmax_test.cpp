@@ -28,7 +28,8 @@ double sum_of(const std::vector<float>& x) { return std::accumulate(x.begin(), x
 
 TEST(KernelsSoftmax, MatchesDoubleReferenceAndSumsToOne) {
   // 128256 is Llama 3's vocabulary, the row length when sampling.
-  for (const std::size_t n : {std::size_t{1}, std::size_t{7}, std::size_t{1000}, std::size_t{128256}}) {
+  for (const std::size_t n :
+       {std::size_t{1}, std::size_t{7}, std::size_t{1000}, std::size_t{128256}}) {
     const auto x = random_floats(n, 31, -10.0f, 10.0f);
     auto row = x;
     softmax(row);

@@ -33,8 +33,8 @@ inline ::testing::AssertionResult all_close(std::span<const float> actual,
     const double err = std::abs(static_cast<double>(actual[i]) - expected[i]);
     if (!(err <= rel * std::abs(expected[i]) + abs)) {
       return ::testing::AssertionFailure()
-             << "element " << i << ": " << actual[i] << " vs expected " << expected[i]
-             << " (error " << err << ", allowed " << rel * std::abs(expected[i]) + abs << ")";
+             << "element " << i << ": " << actual[i] << " vs expected " << expected[i] << " (error "
+             << err << ", allowed " << rel * std::abs(expected[i]) + abs << ")";
     }
   }
   return ::testing::AssertionSuccess();

@@ -19,6 +19,7 @@ namespace {
 
 // EngineCoreOutputs as it was before journey_events was added.
 struct OldEngineCoreOutputs {
+  static constexpr const char* kWireName = "EngineCoreOutputs (before journey_events)";
   int32_t engine_index = 0;
   std::vector<EngineCoreOutput> outputs;
   std::optional<SchedulerStats> scheduler_stats;

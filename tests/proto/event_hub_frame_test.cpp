@@ -33,8 +33,8 @@ HubPayload sample_payload() {
   p.events.push_back(HubEvent{{{"event.type", std::string("SCHEDULED")},
                                {"request.id", std::string("cmpl-3f2a9c1e0b7d4e5f-0")},
                                {"scheduler.step", int64_t{41}}}});
-  p.events.push_back(HubEvent{{{"event.type", std::string("FINISHED")},
-                               {"finish.status", std::string("stopped")}}});
+  p.events.push_back(HubEvent{
+      {{"event.type", std::string("FINISHED")}, {"finish.status", std::string("stopped")}}});
   return p;
 }
 

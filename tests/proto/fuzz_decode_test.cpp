@@ -64,13 +64,20 @@ void decode_as_every_type(std::string_view bytes, Tally& tally) {
 
 std::vector<std::string> seed_frames() {
   std::vector<std::string> seeds = {
-      encode(test::full_sampling_params()),    encode(test::full_engine_core_request()),
-      encode(test::full_abort_requests()),     encode(test::full_utility_call()),
-      encode(test::full_engine_core_output()), encode(test::full_scheduler_stats()),
-      encode(test::full_journey_event()),      encode(test::full_engine_core_outputs()),
-      encode(test::full_new_request_data()),   encode(test::full_cached_request_data()),
-      encode(test::full_scheduler_output()),   encode(test::full_model_runner_output()),
-      encode(EngineCoreOutputs{}),             encode(EngineCoreRequest{}),
+      encode(test::full_sampling_params()),
+      encode(test::full_engine_core_request()),
+      encode(test::full_abort_requests()),
+      encode(test::full_utility_call()),
+      encode(test::full_engine_core_output()),
+      encode(test::full_scheduler_stats()),
+      encode(test::full_journey_event()),
+      encode(test::full_engine_core_outputs()),
+      encode(test::full_new_request_data()),
+      encode(test::full_cached_request_data()),
+      encode(test::full_scheduler_output()),
+      encode(test::full_model_runner_output()),
+      encode(EngineCoreOutputs{}),
+      encode(EngineCoreRequest{}),
   };
   HubPayload payload;
   payload.ts = 1732380000.25;
@@ -105,9 +112,9 @@ class Mutator {
  private:
   // Bytes that change how the rest of a frame is read: container and length
   // headers, nil, the reserved 0xc1, and the integer edges.
-  static constexpr std::array<uint8_t, 16> kInteresting = {
-      0x00, 0x7f, 0x80, 0x90, 0x91, 0xa0, 0xc0, 0xc1,
-      0xc2, 0xcb, 0xcf, 0xd3, 0xdc, 0xdd, 0xdf, 0xff};
+  static constexpr std::array<uint8_t, 16> kInteresting = {0x00, 0x7f, 0x80, 0x90, 0x91, 0xa0,
+                                                           0xc0, 0xc1, 0xc2, 0xcb, 0xcf, 0xd3,
+                                                           0xdc, 0xdd, 0xdf, 0xff};
 
   char some_byte() {
     return static_cast<char>(below(2) ? kInteresting[below(kInteresting.size())] : rng_() & 0xff);

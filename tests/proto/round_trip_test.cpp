@@ -131,8 +131,8 @@ TEST(proto_RoundTrip, EngineCoreOutputOptionalsAbsent) {
 }
 
 TEST(proto_RoundTrip, EveryFinishReason) {
-  for (FinishReason r : {FinishReason::STOP, FinishReason::LENGTH, FinishReason::ABORT,
-                         FinishReason::ERROR}) {
+  for (FinishReason r :
+       {FinishReason::STOP, FinishReason::LENGTH, FinishReason::ABORT, FinishReason::ERROR}) {
     EngineCoreOutput o = test::full_engine_core_output();
     o.finish_reason = r;
     EXPECT_EQ(round_trip(o), o) << to_string(r);
@@ -140,9 +140,9 @@ TEST(proto_RoundTrip, EveryFinishReason) {
 }
 
 TEST(proto_RoundTrip, EveryJourneyEnumValue) {
-  for (JourneyEventType t : {JourneyEventType::QUEUED, JourneyEventType::SCHEDULED,
-                             JourneyEventType::FIRST_TOKEN, JourneyEventType::PREEMPTED,
-                             JourneyEventType::FINISHED}) {
+  for (JourneyEventType t :
+       {JourneyEventType::QUEUED, JourneyEventType::SCHEDULED, JourneyEventType::FIRST_TOKEN,
+        JourneyEventType::PREEMPTED, JourneyEventType::FINISHED}) {
     RequestJourneyEvent e = test::full_journey_event();
     e.event_type = t;
     EXPECT_EQ(round_trip(e), e) << to_string(t);

@@ -37,8 +37,8 @@ inline SamplingParams full_sampling_params() {
 inline EngineCoreRequest full_engine_core_request() {
   EngineCoreRequest r;
   r.request_id = "cmpl-3f2a9c1e0b7d4e5f-0";
-  r.prompt_token_ids = {128000, 9906, 11, 1268, 527, 499, 30, -1,
-                        std::numeric_limits<TokenId>::max()};
+  r.prompt_token_ids = {
+      128000, 9906, 11, 1268, 527, 499, 30, -1, std::numeric_limits<TokenId>::max()};
   r.sampling_params = full_sampling_params();
   r.arrival_time = 1732380000.123456;
   r.client_index = 3;
@@ -164,32 +164,79 @@ inline ModelRunnerOutput full_model_runner_output() {
 // be written once for all of them (see for_each_wire_type).
 template <class T>
 T full();
-template <> inline SamplingParams full<SamplingParams>() { return full_sampling_params(); }
-template <> inline EngineCoreRequest full<EngineCoreRequest>() { return full_engine_core_request(); }
-template <> inline AbortRequests full<AbortRequests>() { return full_abort_requests(); }
-template <> inline UtilityCall full<UtilityCall>() { return full_utility_call(); }
-template <> inline EngineCoreOutput full<EngineCoreOutput>() { return full_engine_core_output(); }
-template <> inline SchedulerStats full<SchedulerStats>() { return full_scheduler_stats(); }
-template <> inline RequestJourneyEvent full<RequestJourneyEvent>() { return full_journey_event(); }
-template <> inline EngineCoreOutputs full<EngineCoreOutputs>() { return full_engine_core_outputs(); }
-template <> inline NewRequestData full<NewRequestData>() { return full_new_request_data(); }
-template <> inline CachedRequestData full<CachedRequestData>() { return full_cached_request_data(); }
-template <> inline SchedulerOutput full<SchedulerOutput>() { return full_scheduler_output(); }
-template <> inline ModelRunnerOutput full<ModelRunnerOutput>() { return full_model_runner_output(); }
+template <>
+inline SamplingParams full<SamplingParams>() {
+  return full_sampling_params();
+}
+template <>
+inline EngineCoreRequest full<EngineCoreRequest>() {
+  return full_engine_core_request();
+}
+template <>
+inline AbortRequests full<AbortRequests>() {
+  return full_abort_requests();
+}
+template <>
+inline UtilityCall full<UtilityCall>() {
+  return full_utility_call();
+}
+template <>
+inline EngineCoreOutput full<EngineCoreOutput>() {
+  return full_engine_core_output();
+}
+template <>
+inline SchedulerStats full<SchedulerStats>() {
+  return full_scheduler_stats();
+}
+template <>
+inline RequestJourneyEvent full<RequestJourneyEvent>() {
+  return full_journey_event();
+}
+template <>
+inline EngineCoreOutputs full<EngineCoreOutputs>() {
+  return full_engine_core_outputs();
+}
+template <>
+inline NewRequestData full<NewRequestData>() {
+  return full_new_request_data();
+}
+template <>
+inline CachedRequestData full<CachedRequestData>() {
+  return full_cached_request_data();
+}
+template <>
+inline SchedulerOutput full<SchedulerOutput>() {
+  return full_scheduler_output();
+}
+template <>
+inline ModelRunnerOutput full<ModelRunnerOutput>() {
+  return full_model_runner_output();
+}
 
 template <class T>
 constexpr std::string_view wire_name() {
-  if constexpr (std::is_same_v<T, SamplingParams>) return "SamplingParams";
-  else if constexpr (std::is_same_v<T, EngineCoreRequest>) return "EngineCoreRequest";
-  else if constexpr (std::is_same_v<T, AbortRequests>) return "AbortRequests";
-  else if constexpr (std::is_same_v<T, UtilityCall>) return "UtilityCall";
-  else if constexpr (std::is_same_v<T, EngineCoreOutput>) return "EngineCoreOutput";
-  else if constexpr (std::is_same_v<T, SchedulerStats>) return "SchedulerStats";
-  else if constexpr (std::is_same_v<T, RequestJourneyEvent>) return "RequestJourneyEvent";
-  else if constexpr (std::is_same_v<T, EngineCoreOutputs>) return "EngineCoreOutputs";
-  else if constexpr (std::is_same_v<T, NewRequestData>) return "NewRequestData";
-  else if constexpr (std::is_same_v<T, CachedRequestData>) return "CachedRequestData";
-  else if constexpr (std::is_same_v<T, SchedulerOutput>) return "SchedulerOutput";
+  if constexpr (std::is_same_v<T, SamplingParams>)
+    return "SamplingParams";
+  else if constexpr (std::is_same_v<T, EngineCoreRequest>)
+    return "EngineCoreRequest";
+  else if constexpr (std::is_same_v<T, AbortRequests>)
+    return "AbortRequests";
+  else if constexpr (std::is_same_v<T, UtilityCall>)
+    return "UtilityCall";
+  else if constexpr (std::is_same_v<T, EngineCoreOutput>)
+    return "EngineCoreOutput";
+  else if constexpr (std::is_same_v<T, SchedulerStats>)
+    return "SchedulerStats";
+  else if constexpr (std::is_same_v<T, RequestJourneyEvent>)
+    return "RequestJourneyEvent";
+  else if constexpr (std::is_same_v<T, EngineCoreOutputs>)
+    return "EngineCoreOutputs";
+  else if constexpr (std::is_same_v<T, NewRequestData>)
+    return "NewRequestData";
+  else if constexpr (std::is_same_v<T, CachedRequestData>)
+    return "CachedRequestData";
+  else if constexpr (std::is_same_v<T, SchedulerOutput>)
+    return "SchedulerOutput";
   else {
     static_assert(std::is_same_v<T, ModelRunnerOutput>, "a wire type without a name");
     return "ModelRunnerOutput";
