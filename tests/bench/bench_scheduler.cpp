@@ -60,6 +60,7 @@ void BM_SchedulerStep(benchmark::State& state) {
   }
 
   int64_t tokens = 0, admissions = 0;
+  double schedule_s = 0, update_s = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     const SchedulerOutput& step = scheduler.schedule();
@@ -69,11 +70,17 @@ void BM_SchedulerStep(benchmark::State& state) {
     const StepOutputs& outputs = scheduler.update_from_output(step, result);
     const auto t3 = std::chrono::steady_clock::now();
     benchmark::DoNotOptimize(outputs);
+    schedule_s += std::chrono::duration<double>(t1 - t0).count();
+    update_s += std::chrono::duration<double>(t3 - t2).count();
     state.SetIterationTime(std::chrono::duration<double>((t1 - t0) + (t3 - t2)).count());
     tokens += step.total_num_scheduled_tokens;
     admissions += static_cast<int64_t>(step.scheduled_new_reqs.size());
     top_up();
   }
+  state.counters["schedule_us"] =
+      benchmark::Counter(schedule_s * 1e6, benchmark::Counter::kAvgIterations);
+  state.counters["update_us"] =
+      benchmark::Counter(update_s * 1e6, benchmark::Counter::kAvgIterations);
   state.counters["running"] = scheduler.num_running();
   state.counters["waiting"] = scheduler.num_waiting();
   state.counters["tokens_per_step"] =
