@@ -23,6 +23,11 @@ Result<void> validate_sampling(const SamplingParams& p) {
   return {};
 }
 
+SchedulerConfig validated(SchedulerConfig config) {
+  if (auto ok = config.validate(); !ok) throw std::invalid_argument(ok.error().message);
+  return config;
+}
+
 // The element at `index` of a vector reused across steps: an existing element
 // keeps its strings' and vectors' capacity, so refilling it does not allocate.
 template <class T>
@@ -34,13 +39,12 @@ T& reuse_slot(std::vector<T>& v, size_t index) {
 }  // namespace
 
 Scheduler::Scheduler(SchedulerConfig config, const Clock& clock)
-    : config_(std::move(config)),
+    : config_(validated(std::move(config))),
       clock_(clock),
-      kv_((config_.validate() ? config_.num_blocks
-                              : throw std::invalid_argument(config_.validate().error().message)),
-          config_.block_size, config_.max_model_len, config_.enable_prefix_caching),
+      kv_(config_.num_blocks, config_.block_size, config_.max_model_len,
+          config_.enable_prefix_caching),
       waiting_(config_.policy) {
-  running_.reserve(config_.max_num_seqs);
+  running_.reserve(static_cast<size_t>(config_.max_num_seqs));
 }
 
 Result<void> Scheduler::add_request(const EngineCoreRequest& in) {
