@@ -8,7 +8,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "engine_core/executor.hpp"
+#include "proto/executor.hpp"
 
 namespace waypoint {
 

@@ -6,11 +6,20 @@
 
 #include <boost/program_options.hpp>
 
+#include "tools/generate_command.hpp"
+#include "tools/make_model_command.hpp"
+
 namespace po = boost::program_options;
 
 namespace waypoint::cli {
 
-std::vector<Subcommand> subcommands() { return {}; }
+// Alphabetical, as `waypoint --help` lists them.
+std::vector<Subcommand> subcommands() {
+  return {
+      generate_subcommand(),
+      make_model_subcommand(),
+  };
+}
 
 namespace {
 

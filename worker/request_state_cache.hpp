@@ -30,7 +30,7 @@ struct StepBatch {
   std::vector<int32_t> context_lens;  // tokens in the KV cache after this step, per request
   std::vector<uint8_t> samples;       // 1 where the chunk reaches the request's last known token
   std::vector<TokenId> input_ids;
-  std::vector<int32_t> positions;
+  std::vector<int64_t> positions;
   std::vector<int64_t> slot_mapping;
 
   size_t num_requests() const { return request_ids.size(); }

@@ -70,7 +70,7 @@ class KvOracle {
     for (size_t r = 0; r < batch.num_requests(); ++r) {
       if (!fresh.count(batch.request_ids[r])) continue;
       const CachedRequestState& state = *batch.requests[r];
-      const int32_t computed = batch.positions[static_cast<size_t>(batch.query_start[r])];
+      const auto computed = static_cast<int32_t>(batch.positions[static_cast<size_t>(batch.query_start[r])]);
       for (int32_t p = 0; p < computed; ++p) {
         const auto slot =
             static_cast<size_t>(state.block_ids[p / block_size_]) * block_size_ + p % block_size_;

@@ -41,7 +41,7 @@ TEST(RequestStateCache, NewRequestPrefillLaysOutTokensPositionsAndSlots) {
   StepBatch batch;
   ASSERT_TRUE(cache.apply(step, batch).ok());
   EXPECT_EQ(batch.input_ids, (std::vector<TokenId>{14, 15}));
-  EXPECT_EQ(batch.positions, (std::vector<int32_t>{4, 5}));
+  EXPECT_EQ(batch.positions, (std::vector<int64_t>{4, 5}));
   EXPECT_EQ(batch.slot_mapping, (std::vector<int64_t>{3 * kBlock + 0, 3 * kBlock + 1}));
   EXPECT_EQ(batch.query_start, (std::vector<int32_t>{0, 2}));
   EXPECT_EQ(batch.context_lens, (std::vector<int32_t>{6}));
@@ -74,7 +74,7 @@ TEST(RequestStateCache, PartialChunkDoesNotSampleAndDecodeAppendsDiffs) {
   s3.total_num_scheduled_tokens = 1;
   ASSERT_TRUE(cache.apply(s3, batch).ok());
   EXPECT_EQ(batch.input_ids, (std::vector<TokenId>{99}));
-  EXPECT_EQ(batch.positions, (std::vector<int32_t>{5}));
+  EXPECT_EQ(batch.positions, (std::vector<int64_t>{5}));
   EXPECT_EQ(cache.find("a")->block_ids, (std::vector<BlockId>{2, 6}));
 }
 

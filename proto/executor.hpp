@@ -1,5 +1,6 @@
 #pragma once
-// The scheduler's only way to the model. The engine core drives workers over
+// The scheduler's only way to the model, and so the contract between the
+// engine core and the workers. The engine core drives workers over
 // sockets through it; tests and the simulator plug in executors that return
 // tokens without running a model.
 #include "proto/model_runner_output.hpp"

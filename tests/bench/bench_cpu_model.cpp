@@ -1,0 +1,187 @@
+// CPU forward-pass throughput: decode tokens/s at batch 1 and 32, and prefill
+// tokens/s, for model shapes of the make-model presets, beside the floor that
+// memory bandwidth sets (every decode step streams all weights once).
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "engine_core/scheduler.hpp"
+#include "worker/cpu_model_runner.hpp"
+
+namespace waypoint {
+namespace {
+
+ModelConfig shape(bool small) {
+  ModelConfig c;
+  c.architecture = "LlamaForCausalLM";
+  c.vocab_size = small ? 32000 : 512;
+  c.hidden_size = small ? 768 : 64;
+  c.intermediate_size = small ? 2048 : 176;
+  c.num_hidden_layers = small ? 12 : 2;
+  c.num_attention_heads = small ? 12 : 4;
+  c.num_key_value_heads = small ? 4 : 2;
+  c.head_dim = small ? 64 : 16;
+  c.max_position_embeddings = 2048;
+  c.tie_word_embeddings = !small;
+  return c;
+}
+
+LlamaWeights random_weights(const ModelConfig& c) {
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-0.05f, 0.05f);
+  auto fill = [&](size_t n) {
+    std::vector<float> v(n);
+    for (float& x : v) x = u(rng);
+    return v;
+  };
+  const auto H = static_cast<size_t>(c.hidden_size), D = static_cast<size_t>(c.head_dim);
+  const size_t q = static_cast<size_t>(c.num_attention_heads) * D;
+  const size_t kv = static_cast<size_t>(c.num_key_value_heads) * D;
+  const auto I = static_cast<size_t>(c.intermediate_size);
+  LlamaWeights w;
+  w.embed_tokens = fill(static_cast<size_t>(c.vocab_size) * H);
+  w.norm.assign(H, 1.0f);
+  if (!c.tie_word_embeddings) w.lm_head = fill(static_cast<size_t>(c.vocab_size) * H);
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    LlamaLayerWeights l;
+    l.input_layernorm.assign(H, 1.0f);
+    l.post_attention_layernorm.assign(H, 1.0f);
+    l.qkv_proj = fill((q + 2 * kv) * H);
+    l.o_proj = fill(H * q);
+    l.gate_up_proj = fill(2 * I * H);
+    l.down_proj = fill(H * I);
+    w.layers.push_back(std::move(l));
+  }
+  return w;
+}
+
+double weight_bytes(const ModelConfig& c) {
+  const double H = c.hidden_size, D = c.head_dim, I = c.intermediate_size, V = c.vocab_size;
+  const double q = c.num_attention_heads * D, kv = c.num_key_value_heads * D;
+  const double layer = (q + 2 * kv) * H + H * q + 3 * I * H + 2 * H;
+  // Embedding rows are gathered, not streamed; the output projection is read in full.
+  return 4.0 * (c.num_hidden_layers * layer + V * H + H);
+}
+
+// Read bandwidth of this machine with both cores streaming, as the decode
+// step's GEMMs do (OpenBLAS uses every core). The XOR reduction has no
+// dependency chain the compiler must keep, so memory, not arithmetic, limits it.
+double read_bandwidth_bytes_per_s() {
+  const size_t n = 64u << 20;  // 512 MiB of uint64
+  std::vector<uint64_t> big(n, 1);
+  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  double best = 0.0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<uint64_t> sums(threads);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::thread> pool;
+    for (unsigned t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        uint64_t x = 0;
+        for (size_t i = n * t / threads; i < n * (t + 1) / threads; ++i) x ^= big[i];
+        sums[t] = x;
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    benchmark::DoNotOptimize(sums.data());
+    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt);
+  }
+  return best;
+}
+
+EngineCoreRequest request(int i, int prompt_len, int max_tokens) {
+  EngineCoreRequest r;
+  r.request_id = "r" + std::to_string(i);
+  r.prompt_token_ids.resize(static_cast<size_t>(prompt_len));
+  for (int t = 0; t < prompt_len; ++t)
+    r.prompt_token_ids[static_cast<size_t>(t)] = (i * 31 + t * 7) % 500 + 1;
+  r.sampling_params.temperature = 0.0f;
+  r.sampling_params.max_tokens = max_tokens;
+  r.sampling_params.ignore_eos = true;
+  return r;
+}
+
+// Arg 0: small preset? Arg 1: batch. Arg 2: 1 = decode, 0 = prefill.
+void BM_CpuModel(benchmark::State& state) {
+  const ModelConfig c = shape(state.range(0) != 0);
+  const auto batch = static_cast<int>(state.range(1));
+  const bool decode = state.range(2) != 0;
+  const int prompt_len = decode ? 128 : 512;
+  SchedulerConfig sc;
+  sc.max_num_seqs = batch;
+  sc.max_model_len = 2048;
+  sc.max_num_batched_tokens = decode ? 4096 : prompt_len * batch;
+  sc.num_blocks = 1 + batch * (2048 / 16);
+  sc.enable_prefix_caching = false;
+  ManualClock clock;
+  Scheduler scheduler(sc, clock);
+  SingleRank comm;
+  CpuModelRunner runner(c, random_weights(c), {.num_blocks = sc.num_blocks, .block_size = 16},
+                        comm);
+  auto step = [&] {
+    const SchedulerOutput& so = scheduler.schedule();
+    const int tokens = so.total_num_scheduled_tokens;
+    (void)scheduler.update_from_output(so, runner.execute_model(so));
+    return tokens;
+  };
+  int next = 0;
+  int64_t tokens = 0;
+  if (decode) {
+    // A request stops at max_model_len; the batch is then refilled and
+    // prefilled outside the timed region, so only decode steps are timed.
+    auto refill = [&] {
+      while (scheduler.num_running() + scheduler.num_waiting() < batch) {
+        if (!scheduler.add_request(request(next++, prompt_len, 1 << 20)).ok()) return false;
+      }
+      step();
+      return true;
+    };
+    if (!refill()) state.SkipWithError("add_request refused");
+    for (auto _ : state) {
+      if (scheduler.num_running() < batch) {
+        state.PauseTiming();
+        refill();
+        state.ResumeTiming();
+      }
+      tokens += step();
+    }
+  } else {
+    for (auto _ : state) {
+      state.PauseTiming();
+      for (int i = 0; i < batch; ++i) (void)scheduler.add_request(request(next++, prompt_len, 1));
+      state.ResumeTiming();
+      while (scheduler.has_unfinished_requests()) tokens += step();
+    }
+  }
+  state.counters["tokens_per_s"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
+  if (decode) {
+    static const double bandwidth = read_bandwidth_bytes_per_s();
+    const double floor_s = weight_bytes(c) / bandwidth;
+    state.counters["floor_tokens_per_s"] = batch / floor_s;
+    state.counters["weights_MB"] = weight_bytes(c) / 1e6;
+    state.counters["read_GBps"] = bandwidth / 1e9;
+  }
+}
+BENCHMARK(BM_CpuModel)
+    ->ArgNames({"small", "batch", "decode"})
+    ->Args({0, 1, 1})
+    ->Args({0, 32, 1})
+    ->Args({0, 1, 0})
+    ->Args({0, 32, 0})
+    ->Args({1, 1, 1})
+    ->Args({1, 32, 1})
+    ->Args({1, 1, 0})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace waypoint
+
+BENCHMARK_MAIN();

@@ -1,0 +1,139 @@
+// A request's logits must not depend on how its prompt was chunked, what it
+// was batched with, or whether a prefix-cache hit skipped part of it. The real
+// scheduler decides the steps; the CPU model runner runs them.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "engine_core/scheduler.hpp"
+#include "random_llama.hpp"
+#include "worker/cpu_model_runner.hpp"
+
+namespace waypoint {
+namespace {
+
+struct StepLog {
+  std::map<std::string, std::vector<std::vector<float>>> logits;  // per request, per sampled step
+  std::map<std::string, std::vector<TokenId>> tokens;
+  std::map<std::string, int32_t> cached_tokens;
+};
+
+struct Knobs {
+  int32_t budget = 512;
+  int32_t chunk = 0;  // long_prefill_token_threshold
+  bool qwen2 = false;
+};
+
+EngineCoreRequest request(std::string id, std::vector<TokenId> prompt, int32_t max_tokens) {
+  EngineCoreRequest r;
+  r.request_id = std::move(id);
+  r.prompt_token_ids = std::move(prompt);
+  r.sampling_params.temperature = 0.0f;
+  r.sampling_params.max_tokens = max_tokens;
+  r.sampling_params.ignore_eos = true;
+  return r;
+}
+
+// Adds each wave of requests once the previous wave has finished, so a later
+// wave can hit the prefix cache the earlier one filled.
+StepLog run_waves(const std::vector<std::vector<EngineCoreRequest>>& waves, const Knobs& k) {
+  const ModelConfig config = testing::tiny_config(k.qwen2);
+  SchedulerConfig sc;
+  sc.max_num_batched_tokens = k.budget;
+  sc.long_prefill_token_threshold = k.chunk;
+  sc.max_model_len = 128;
+  sc.block_size = 4;
+  sc.num_blocks = 1 + 256;
+  ManualClock clock;
+  Scheduler scheduler(sc, clock);
+  SingleRank comm;
+  CpuModelRunner runner(config, testing::random_weights(config, 7),
+                        {.num_blocks = sc.num_blocks, .block_size = sc.block_size, .seed = 1},
+                        comm);
+  StepLog out;
+  for (const auto& wave : waves) {
+    for (const auto& r : wave) EXPECT_TRUE(scheduler.add_request(r).ok());
+    while (scheduler.has_unfinished_requests()) {
+      const SchedulerOutput& step = scheduler.schedule();
+      for (const auto& n : step.scheduled_new_reqs) {
+        out.cached_tokens[n.request_id] = n.num_computed_tokens;
+      }
+      ModelRunnerOutput result = runner.execute_model(step);
+      const auto& ids = runner.last_sampled_request_ids();
+      const auto vocab = static_cast<size_t>(config.vocab_size);
+      for (size_t i = 0; i < ids.size(); ++i) {
+        const auto& all = runner.last_logits();
+        out.logits[ids[i]].emplace_back(all.begin() + static_cast<std::ptrdiff_t>(i * vocab),
+                                        all.begin() + static_cast<std::ptrdiff_t>((i + 1) * vocab));
+      }
+      for (const auto& batch : scheduler.update_from_output(step, result)) {
+        for (const auto& o : batch.outputs) {
+          auto& t = out.tokens[o.request_id];
+          t.insert(t.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+        }
+      }
+    }
+  }
+  return out;
+}
+
+void expect_same_logits(const StepLog& a, const StepLog& b, const std::string& id) {
+  ASSERT_TRUE(a.logits.count(id) && b.logits.count(id)) << id;
+  const auto& x = a.logits.at(id);
+  const auto& y = b.logits.at(id);
+  ASSERT_EQ(x.size(), y.size()) << id;
+  for (size_t s = 0; s < x.size(); ++s) {
+    float scale = 0.0f, diff = 0.0f;
+    for (size_t v = 0; v < x[s].size(); ++v) {
+      scale = std::max(scale, std::abs(y[s][v]));
+      diff = std::max(diff, std::abs(x[s][v] - y[s][v]));
+    }
+    EXPECT_LE(diff, 1e-4f * scale) << id << " step " << s;
+  }
+  EXPECT_EQ(a.tokens.at(id), b.tokens.at(id)) << id;
+}
+
+std::vector<TokenId> prompt(int n, int salt) {
+  std::vector<TokenId> p(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = 2 + (i * 37 + salt * 11) % 90;
+  return p;
+}
+
+class BatchInvariance : public ::testing::TestWithParam<bool> {};
+
+TEST_P(BatchInvariance, AloneBatchedChunkedAndCachedAgree) {
+  const bool qwen2 = GetParam();
+  const auto target = request("target", prompt(29, 1), 12);
+  const StepLog alone = run_waves({{target}}, {.qwen2 = qwen2});
+  ASSERT_EQ(alone.tokens.at("target").size(), 12u);
+
+  // Batched with requests of other lengths, admitted in the same steps.
+  const StepLog batched = run_waves(
+      {{request("a", prompt(5, 2), 20), target, request("b", prompt(40, 3), 3)}}, {.qwen2 = qwen2});
+  expect_same_logits(alone, batched, "target");
+
+  for (int32_t chunk : {1, 7, 16}) {
+    SCOPED_TRACE("chunk " + std::to_string(chunk));
+    const StepLog chunked = run_waves({{request("a", prompt(13, 4), 6), target}},
+                                      {.budget = chunk + 2, .chunk = chunk, .qwen2 = qwen2});
+    expect_same_logits(alone, chunked, "target");
+  }
+
+  // A first request fills the prefix cache with the target's first 24 tokens.
+  auto warm = prompt(29, 1);
+  warm.resize(24);
+  warm.push_back(3);
+  const StepLog cached = run_waves({{request("warm", warm, 2)}, {target}}, {.qwen2 = qwen2});
+  EXPECT_EQ(cached.cached_tokens.at("target"), 24);
+  expect_same_logits(alone, cached, "target");
+}
+
+INSTANTIATE_TEST_SUITE_P(Architectures, BatchInvariance, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Qwen2" : "Llama3Rope"; });
+
+}  // namespace
+}  // namespace waypoint

@@ -1,0 +1,122 @@
+// The engine against an independent reference: tests/reference/llama_reference.py
+// (numpy, float64) computes the logits of the make-model fixture, and the CPU
+// engine must agree to 1e-4 relative at every step of 64 greedy tokens, with
+// identical tokens. The fixtures are written by `waypoint make-model` in a
+// ctest fixture step (tests/CMakeLists.txt) under WAYPOINT_FIXTURE_DIR.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "engine_core/scheduler.hpp"
+#include "worker/cpu_model_runner.hpp"
+#include "worker/model_loader.hpp"
+
+namespace waypoint {
+namespace {
+
+constexpr int kTokens = 64;
+const std::vector<TokenId> kPrompt = {5, 17, 42, 99, 7, 230, 31, 64, 12, 150, 88, 3};
+
+struct Generation {
+  std::vector<TokenId> tokens;
+  std::vector<std::vector<double>> logits;  // the row each token was chosen from
+};
+
+std::string run_command(const std::string& command) {
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(command.c_str(), "r"), pclose);
+  if (!pipe) return {};
+  std::string out;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, pipe.get())) > 0) out.append(buf, n);
+  return out;
+}
+
+Generation reference(const std::string& model_dir) {
+  std::string ids;
+  for (TokenId t : kPrompt) ids += (ids.empty() ? "" : ",") + std::to_string(t);
+  const std::string script =
+      std::string(WAYPOINT_SOURCE_DIR) + "/tests/reference/llama_reference.py";
+  const auto json = nlohmann::json::parse(
+      run_command("/usr/bin/python3 " + script + " --model " + model_dir + " --prompt-token-ids " +
+                  ids + " --max-tokens " + std::to_string(kTokens) + " --ignore-eos"));
+  Generation g;
+  g.tokens = json.at("token_ids").get<std::vector<TokenId>>();
+  g.logits = json.at("logits").get<std::vector<std::vector<double>>>();
+  return g;
+}
+
+Generation engine(const std::string& model_dir) {
+  auto loaded = load_model(model_dir);
+  EXPECT_TRUE(loaded.ok()) << (loaded ? "" : loaded.error().message);
+  if (!loaded) return {};
+  auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{0, 1});
+  EXPECT_TRUE(weights.ok()) << (weights ? "" : weights.error().message);
+  if (!weights) return {};
+  SchedulerConfig sc;
+  sc.max_model_len = 256;
+  sc.num_blocks = 1 + 16;
+  ManualClock clock;
+  Scheduler scheduler(sc, clock);
+  SingleRank comm;
+  CpuModelRunner runner(loaded->config, std::move(*weights),
+                        {.num_blocks = sc.num_blocks, .block_size = sc.block_size}, comm);
+  EngineCoreRequest r;
+  r.request_id = "r";
+  r.prompt_token_ids = kPrompt;
+  r.sampling_params.temperature = 0.0f;
+  r.sampling_params.max_tokens = kTokens;
+  r.sampling_params.ignore_eos = true;
+  EXPECT_TRUE(scheduler.add_request(r).ok());
+  Generation g;
+  while (scheduler.has_unfinished_requests()) {
+    const SchedulerOutput& step = scheduler.schedule();
+    const ModelRunnerOutput out = runner.execute_model(step);
+    if (!runner.last_sampled_request_ids().empty()) {
+      g.logits.emplace_back(runner.last_logits().begin(), runner.last_logits().end());
+    }
+    for (const auto& batch : scheduler.update_from_output(step, out)) {
+      for (const auto& o : batch.outputs) {
+        g.tokens.insert(g.tokens.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+      }
+    }
+  }
+  return g;
+}
+
+void expect_agreement(const std::string& name) {
+  const std::string dir = std::string(WAYPOINT_FIXTURE_DIR) + "/" + name;
+  if (!std::filesystem::exists(dir + "/config.json")) {
+    GTEST_SKIP() << dir << " is missing: run through ctest, whose fixture step writes it";
+  }
+  const Generation want = reference(dir);
+  const Generation got = engine(dir);
+  ASSERT_EQ(want.tokens.size(), static_cast<size_t>(kTokens));
+  EXPECT_EQ(got.tokens, want.tokens);
+  ASSERT_EQ(got.logits.size(), want.logits.size());
+  double worst = 0.0;
+  for (size_t s = 0; s < want.logits.size(); ++s) {
+    ASSERT_EQ(got.logits[s].size(), want.logits[s].size());
+    double scale = 0.0, diff = 0.0;
+    for (size_t v = 0; v < want.logits[s].size(); ++v) {
+      scale = std::max(scale, std::abs(want.logits[s][v]));
+      diff = std::max(diff, std::abs(got.logits[s][v] - want.logits[s][v]));
+    }
+    worst = std::max(worst, diff / scale);
+    EXPECT_LE(diff, 1e-4 * scale) << "step " << s;
+  }
+  ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
+  std::printf("worst relative logit error over %d steps: %.3g\n", kTokens, worst);
+}
+
+TEST(ReferenceLogits, F32WeightsMatchTheNumpyReference) { expect_agreement("tiny-f32"); }
+
+TEST(ReferenceLogits, Bf16WeightsMatchTheNumpyReference) { expect_agreement("tiny-bf16"); }
+
+}  // namespace
+}  // namespace waypoint

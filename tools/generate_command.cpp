@@ -1,0 +1,196 @@
+#include "tools/generate_command.hpp"
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "engine_core/scheduler.hpp"
+#include "frontend/tokenizer.hpp"
+#include "worker/cpu_model_runner.hpp"
+#include "worker/llama_weights.hpp"
+#include "worker/model_loader.hpp"
+
+namespace po = boost::program_options;
+
+namespace waypoint::cli {
+
+namespace {
+
+Result<std::vector<TokenId>> parse_token_ids(const std::string& text) {
+  std::vector<TokenId> ids;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    try {
+      size_t used = 0;
+      const long v = std::stol(item, &used);
+      if (used != item.size() || v < 0 || v > INT32_MAX) throw std::invalid_argument(item);
+      ids.push_back(static_cast<TokenId>(v));
+    } catch (const std::exception&) {
+      return Error{"--prompt-token-ids: '" + item + "' is not a token id"};
+    }
+  }
+  if (ids.empty()) return Error{"--prompt-token-ids: no token ids given"};
+  return ids;
+}
+
+int run_generate(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description opts("waypoint generate options");
+  std::string model_dir, prompt, prompt_ids;
+  int32_t max_tokens = 16, top_k = 0, tp = 1, max_model_len = 0;
+  float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
+  int64_t seed = 0, kv_bytes = 0;
+  opts.add_options()
+      ("help,h", "print this help and exit")
+      ("model", po::value(&model_dir)->required(), "model directory (config.json + safetensors) or llama2.c .bin")
+      ("prompt", po::value(&prompt), "prompt text (needs the model's tokenizer.json)")
+      ("prompt-token-ids", po::value(&prompt_ids), "prompt as comma-separated token ids")
+      ("max-tokens", po::value(&max_tokens)->default_value(16), "tokens to generate at most")
+      ("temperature", po::value(&temperature)->default_value(0.0f), "0 is greedy")
+      ("top-p", po::value(&top_p)->default_value(1.0f), "nucleus sampling mass")
+      ("top-k", po::value(&top_k)->default_value(0), "0 disables top-k")
+      ("min-p", po::value(&min_p)->default_value(0.0f), "drop tokens below min-p times the top probability")
+      ("seed", po::value(&seed), "per-request sampling seed")
+      ("tensor-parallel-size", po::value(&tp)->default_value(1), "worker ranks")
+      ("max-model-len", po::value(&max_model_len)->default_value(0), "prompt plus output cap; 0: the model's maximum")
+      ("kv-cache-memory-bytes", po::value(&kv_bytes)->default_value(0), "KV cache size; 0: enough for one max-model-len request")
+      ("json", "print {\"prompt_token_ids\", \"token_ids\", \"text\"} as JSON");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    if (vm.count("help")) {
+      out << "Usage: waypoint generate --model DIR (--prompt TEXT | --prompt-token-ids 1,2,3) "
+             "[options]\n\n"
+          << opts;
+      return kExitOk;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "waypoint generate: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (vm.count("prompt") == vm.count("prompt-token-ids")) {
+    err << "waypoint generate: give exactly one of --prompt and --prompt-token-ids\n";
+    return kExitUsage;
+  }
+  if (tp != 1) {
+    err << "waypoint generate: --tensor-parallel-size " << tp
+        << " is not supported yet (CPU tensor parallelism is not implemented)\n";
+    return kExitUsage;
+  }
+
+  auto loaded = load_model(model_dir);
+  if (!loaded) {
+    err << "waypoint generate: " << loaded.error().message << "\n";
+    return kExitFailure;
+  }
+  const ModelConfig& config = loaded->config;
+
+  std::optional<Tokenizer> tokenizer;
+  const auto tokenizer_path = std::filesystem::path(model_dir) / "tokenizer.json";
+  if (std::filesystem::exists(tokenizer_path)) {
+    auto t = Tokenizer::load(tokenizer_path);
+    if (!t) {
+      err << "waypoint generate: " << t.error().message << "\n";
+      return kExitFailure;
+    }
+    tokenizer.emplace(std::move(*t));
+  }
+
+  std::vector<TokenId> prompt_token_ids;
+  if (vm.count("prompt")) {
+    if (!tokenizer) {
+      err << "waypoint generate: --prompt needs " << tokenizer_path.string()
+          << "; give --prompt-token-ids instead\n";
+      return kExitUsage;
+    }
+    prompt_token_ids = tokenizer->encode(prompt, /*add_special_tokens=*/true);
+  } else {
+    auto ids = parse_token_ids(prompt_ids);
+    if (!ids) {
+      err << "waypoint generate: " << ids.error().message << "\n";
+      return kExitUsage;
+    }
+    prompt_token_ids = std::move(*ids);
+  }
+
+  SchedulerConfig sc;
+  sc.max_model_len = max_model_len > 0 ? max_model_len : config.max_position_embeddings;
+  sc.max_num_seqs = 1;
+  sc.max_num_batched_tokens = std::max(2048, sc.max_model_len);
+  sc.eos_token_id = config.eos_token_id;
+  const int32_t kv_heads = config.num_key_value_heads;
+  const int64_t per_block =
+      KvCache::bytes_per_block(config.num_hidden_layers, sc.block_size, kv_heads, config.head_dim);
+  sc.num_blocks = kv_bytes > 0 ? static_cast<int32_t>(kv_bytes / per_block)
+                               : 1 + (sc.max_model_len + sc.block_size - 1) / sc.block_size;
+  if (auto ok = sc.validate(); !ok) {
+    err << "waypoint generate: " << ok.error().message << "\n";
+    return kExitUsage;
+  }
+
+  auto weights = load_llama_weights(config, loaded->weights, TpShard{0, 1});
+  if (!weights) {
+    err << "waypoint generate: " << weights.error().message << "\n";
+    return kExitFailure;
+  }
+  SteadyClock clock;
+  Scheduler scheduler(sc, clock);
+  SingleRank comm;
+  CpuModelRunner runner(config, std::move(*weights),
+                        {.num_blocks = sc.num_blocks, .block_size = sc.block_size, .seed = 0},
+                        comm);
+
+  EngineCoreRequest request;
+  request.request_id = "generate-0";
+  request.prompt_token_ids = prompt_token_ids;
+  request.sampling_params.temperature = temperature;
+  request.sampling_params.top_p = top_p;
+  request.sampling_params.top_k = top_k;
+  request.sampling_params.min_p = min_p;
+  request.sampling_params.max_tokens = max_tokens;
+  if (vm.count("seed")) request.sampling_params.seed = seed;
+  if (auto ok = scheduler.add_request(request); !ok) {
+    err << "waypoint generate: " << ok.error().message << "\n";
+    return kExitUsage;
+  }
+
+  std::vector<TokenId> token_ids;
+  try {
+    while (scheduler.has_unfinished_requests()) {
+      const SchedulerOutput& step = scheduler.schedule();
+      const ModelRunnerOutput result = runner.execute_model(step);
+      for (const auto& batch : scheduler.update_from_output(step, result)) {
+        for (const auto& o : batch.outputs) {
+          token_ids.insert(token_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    err << "waypoint generate: " << e.what() << "\n";
+    return kExitFailure;
+  }
+
+  const std::string text = tokenizer ? tokenizer->decode(token_ids, /*skip_special_tokens=*/true) : "";
+  if (vm.count("json")) {
+    nlohmann::json j{{"prompt_token_ids", prompt_token_ids}, {"token_ids", token_ids}, {"text", text}};
+    out << j.dump() << "\n";
+  } else if (tokenizer) {
+    out << text << "\n";
+  } else {
+    for (size_t i = 0; i < token_ids.size(); ++i) out << (i ? "," : "") << token_ids[i];
+    out << "\n";
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Subcommand generate_subcommand() {
+  return {"generate", "run a model offline on one prompt and print the completion", run_generate};
+}
+
+}  // namespace waypoint::cli

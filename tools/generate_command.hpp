@@ -1,0 +1,11 @@
+#pragma once
+#include "tools/cli.hpp"
+
+namespace waypoint::cli {
+
+// `waypoint generate`: the whole engine in one process, for one prompt, the way
+// llama.cpp's CLI runs a model. Scheduler, KV cache and model runner are the
+// same code the server uses.
+Subcommand generate_subcommand();
+
+}  // namespace waypoint::cli
