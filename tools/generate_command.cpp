@@ -12,6 +12,8 @@
 #include "worker/cpu_model_runner.hpp"
 #include "worker/llama_weights.hpp"
 #include "worker/model_loader.hpp"
+#include "worker/tp_launcher.hpp"
+#include "worker/tp_worker.hpp"
 
 namespace po = boost::program_options;
 
@@ -43,21 +45,24 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
   int32_t max_tokens = 16, top_k = 0, tp = 1, max_model_len = 0;
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   int64_t seed = 0, kv_bytes = 0;
-  opts.add_options()
-      ("help,h", "print this help and exit")
-      ("model", po::value(&model_dir)->required(), "model directory (config.json + safetensors) or llama2.c .bin")
-      ("prompt", po::value(&prompt), "prompt text (needs the model's tokenizer.json)")
-      ("prompt-token-ids", po::value(&prompt_ids), "prompt as comma-separated token ids")
-      ("max-tokens", po::value(&max_tokens)->default_value(16), "tokens to generate at most")
-      ("temperature", po::value(&temperature)->default_value(0.0f), "0 is greedy")
-      ("top-p", po::value(&top_p)->default_value(1.0f), "nucleus sampling mass")
-      ("top-k", po::value(&top_k)->default_value(0), "0 disables top-k")
-      ("min-p", po::value(&min_p)->default_value(0.0f), "drop tokens below min-p times the top probability")
-      ("seed", po::value(&seed), "per-request sampling seed")
-      ("tensor-parallel-size", po::value(&tp)->default_value(1), "worker ranks")
-      ("max-model-len", po::value(&max_model_len)->default_value(0), "prompt plus output cap; 0: the model's maximum")
-      ("kv-cache-memory-bytes", po::value(&kv_bytes)->default_value(0), "KV cache size; 0: enough for one max-model-len request")
-      ("json", "print {\"prompt_token_ids\", \"token_ids\", \"text\"} as JSON");
+  opts.add_options()("help,h", "print this help and exit")(
+      "model", po::value(&model_dir)->required(),
+      "model directory (config.json + safetensors) or llama2.c .bin")(
+      "prompt", po::value(&prompt), "prompt text (needs the model's tokenizer.json)")(
+      "prompt-token-ids", po::value(&prompt_ids), "prompt as comma-separated token ids")(
+      "max-tokens", po::value(&max_tokens)->default_value(16), "tokens to generate at most")(
+      "temperature", po::value(&temperature)->default_value(0.0f), "0 is greedy")(
+      "top-p", po::value(&top_p)->default_value(1.0f), "nucleus sampling mass")(
+      "top-k", po::value(&top_k)->default_value(0), "0 disables top-k")(
+      "min-p", po::value(&min_p)->default_value(0.0f),
+      "drop tokens below min-p times the top probability")("seed", po::value(&seed),
+                                                           "per-request sampling seed")(
+      "tensor-parallel-size", po::value(&tp)->default_value(1), "worker ranks")(
+      "max-model-len", po::value(&max_model_len)->default_value(0),
+      "prompt plus output cap; 0: the model's maximum")(
+      "kv-cache-memory-bytes", po::value(&kv_bytes)->default_value(0),
+      "KV cache size; 0: enough for one max-model-len request")(
+      "json", "print {\"prompt_token_ids\", \"token_ids\", \"text\"} as JSON");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -76,9 +81,8 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "waypoint generate: give exactly one of --prompt and --prompt-token-ids\n";
     return kExitUsage;
   }
-  if (tp != 1) {
-    err << "waypoint generate: --tensor-parallel-size " << tp
-        << " is not supported yet (CPU tensor parallelism is not implemented)\n";
+  if (tp < 1 || tp > 16) {
+    err << "waypoint generate: --tensor-parallel-size must be between 1 and 16, got " << tp << "\n";
     return kExitUsage;
   }
 
@@ -132,17 +136,38 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
     return kExitUsage;
   }
 
-  auto weights = load_llama_weights(config, loaded->weights, TpShard{0, 1});
+  if (auto ok = check_tp_divides(config, tp); !ok) {
+    err << "waypoint generate: " << ok.error().message << "\n";
+    return kExitUsage;
+  }
+  const CpuModelRunnerConfig runner_config{
+      .num_blocks = sc.num_blocks, .block_size = sc.block_size, .seed = 0};
+
+  // Ranks 1..tp-1 are forked now: after the weights are mapped (the children
+  // share the mapping) and before any BLAS thread exists.
+  TpRanks ranks;
+  if (tp > 1) {
+    auto started = start_follower_ranks(tp, config, loaded->weights, runner_config,
+                                        int64_t{sc.max_num_batched_tokens} * config.hidden_size);
+    if (!started) {
+      err << "waypoint generate: " << started.error().message << "\n";
+      return kExitFailure;
+    }
+    ranks = std::move(*started);
+  }
+  auto weights = load_llama_weights(config, loaded->weights, TpShard{0, tp});
   if (!weights) {
     err << "waypoint generate: " << weights.error().message << "\n";
     return kExitFailure;
   }
   SteadyClock clock;
   Scheduler scheduler(sc, clock);
-  SingleRank comm;
-  CpuModelRunner runner(config, std::move(*weights),
-                        {.num_blocks = sc.num_blocks, .block_size = sc.block_size, .seed = 0},
-                        comm);
+  SingleRank single;
+  TpCommunicator& comm = tp > 1 ? static_cast<TpCommunicator&>(*ranks.leader) : single;
+  CpuModelRunner runner(config, std::move(*weights), runner_config, comm);
+  std::optional<TpLeaderExecutor> leader;
+  if (tp > 1) leader.emplace(*ranks.leader, runner);
+  Executor& executor = leader ? static_cast<Executor&>(*leader) : runner;
 
   EngineCoreRequest request;
   request.request_id = "generate-0";
@@ -162,21 +187,29 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
   try {
     while (scheduler.has_unfinished_requests()) {
       const SchedulerOutput& step = scheduler.schedule();
-      const ModelRunnerOutput result = runner.execute_model(step);
+      const ModelRunnerOutput result = executor.execute_model(step);
       for (const auto& batch : scheduler.update_from_output(step, result)) {
         for (const auto& o : batch.outputs) {
           token_ids.insert(token_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
         }
       }
     }
+    if (leader) leader->shutdown();
   } catch (const std::exception& e) {
+    if (ranks.leader) ranks.leader->group().abort(e.what());
     err << "waypoint generate: " << e.what() << "\n";
     return kExitFailure;
   }
+  if (auto ok = ranks.join(); !ok) {
+    err << "waypoint generate: " << ok.error().message << "\n";
+    return kExitFailure;
+  }
 
-  const std::string text = tokenizer ? tokenizer->decode(token_ids, /*skip_special_tokens=*/true) : "";
+  const std::string text =
+      tokenizer ? tokenizer->decode(token_ids, /*skip_special_tokens=*/true) : "";
   if (vm.count("json")) {
-    nlohmann::json j{{"prompt_token_ids", prompt_token_ids}, {"token_ids", token_ids}, {"text", text}};
+    nlohmann::json j{
+        {"prompt_token_ids", prompt_token_ids}, {"token_ids", token_ids}, {"text", text}};
     out << j.dump() << "\n";
   } else if (tokenizer) {
     out << text << "\n";

@@ -21,7 +21,7 @@ ModelConfig shape(bool small) {
   c.architecture = "LlamaForCausalLM";
   c.vocab_size = small ? 32000 : 512;
   c.hidden_size = small ? 768 : 64;
-  c.intermediate_size = small ? 2048 : 176;
+  c.intermediate_size = small ? 1536 : 176;
   c.num_hidden_layers = small ? 12 : 2;
   c.num_attention_heads = small ? 12 : 4;
   c.num_key_value_heads = small ? 4 : 2;

