@@ -107,6 +107,8 @@ EngineCoreRequest request(int i, int prompt_len, int max_tokens) {
   return r;
 }
 
+constexpr int kDecodeTokens = 64;
+
 // Arg 0: small preset? Arg 1: batch. Arg 2: 1 = decode, 0 = prefill.
 void BM_CpuModel(benchmark::State& state) {
   const ModelConfig c = shape(state.range(0) != 0);
@@ -133,11 +135,12 @@ void BM_CpuModel(benchmark::State& state) {
   int next = 0;
   int64_t tokens = 0;
   if (decode) {
-    // A request stops at max_model_len; the batch is then refilled and
-    // prefilled outside the timed region, so only decode steps are timed.
+    // Requests decode kDecodeTokens tokens, so the context stays between 128
+    // and 192; the batch is then refilled and prefilled outside the timed
+    // region, so only decode steps are timed.
     auto refill = [&] {
       while (scheduler.num_running() + scheduler.num_waiting() < batch) {
-        if (!scheduler.add_request(request(next++, prompt_len, 1 << 20)).ok()) return false;
+        if (!scheduler.add_request(request(next++, prompt_len, kDecodeTokens)).ok()) return false;
       }
       step();
       return true;

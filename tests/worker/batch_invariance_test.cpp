@@ -132,6 +132,27 @@ TEST_P(BatchInvariance, AloneBatchedChunkedAndCachedAgree) {
   expect_same_logits(alone, cached, "target");
 }
 
+// Sampling with a seed draws from the request's own generator, so neither its
+// neighbours in the batch nor how its prompt was chunked change its tokens.
+TEST_P(BatchInvariance, SeededSamplingIgnoresTheBatch) {
+  auto seeded = [](std::string id, int salt, int64_t seed) {
+    auto r = request(std::move(id), prompt(17, salt), 16);
+    // Hot enough that the random test model's peaked logits leave real choices.
+    r.sampling_params.temperature = 4.0f;
+    r.sampling_params.top_p = 0.95f;
+    r.sampling_params.seed = seed;
+    return r;
+  };
+  const bool qwen2 = GetParam();
+  const StepLog alone = run_waves({{seeded("target", 1, 1234)}}, {.qwen2 = qwen2});
+  const StepLog crowd =
+      run_waves({{seeded("x", 2, 1), seeded("target", 1, 1234), seeded("y", 3, 2)}},
+                {.budget = 9, .chunk = 5, .qwen2 = qwen2});
+  EXPECT_EQ(alone.tokens.at("target"), crowd.tokens.at("target"));
+  const StepLog other_seed = run_waves({{seeded("target", 1, 99)}}, {.qwen2 = qwen2});
+  EXPECT_NE(alone.tokens.at("target"), other_seed.tokens.at("target"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Architectures, BatchInvariance, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Qwen2" : "Llama3Rope"; });
 
