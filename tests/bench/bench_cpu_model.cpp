@@ -181,6 +181,7 @@ BENCHMARK(BM_CpuModel)
     ->Args({1, 1, 1})
     ->Args({1, 32, 1})
     ->Args({1, 1, 0})
+    ->Args({1, 32, 0})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
