@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "engine_core/engine_step.hpp"
 #include "engine_core/scheduler.hpp"
 #include "frontend/tokenizer.hpp"
 #include "worker/cpu_model_runner.hpp"
@@ -186,9 +187,7 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
   std::vector<TokenId> token_ids;
   try {
     while (scheduler.has_unfinished_requests()) {
-      const SchedulerOutput& step = scheduler.schedule();
-      const ModelRunnerOutput result = executor.execute_model(step);
-      for (const auto& batch : scheduler.update_from_output(step, result)) {
+      for (const auto& batch : engine_step(scheduler, executor)) {
         for (const auto& o : batch.outputs) {
           token_ids.insert(token_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());
         }

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "engine_core/engine_step.hpp"
 #include "engine_core/scheduler.hpp"
 #include "worker/cpu_model_runner.hpp"
 #include "worker/model_loader.hpp"
@@ -92,15 +93,13 @@ Generation engine(const std::string& model_dir, int tp) {
   EXPECT_TRUE(scheduler.add_request(r).ok());
   Generation g;
   while (scheduler.has_unfinished_requests()) {
-    const SchedulerOutput& step = scheduler.schedule();
-    const ModelRunnerOutput out = executor.execute_model(step);
-    if (!runner.last_sampled_request_ids().empty()) {
-      g.logits.emplace_back(runner.last_logits().begin(), runner.last_logits().end());
-    }
-    for (const auto& batch : scheduler.update_from_output(step, out)) {
+    for (const auto& batch : engine_step(scheduler, executor)) {
       for (const auto& o : batch.outputs) {
         g.tokens.insert(g.tokens.end(), o.new_token_ids.begin(), o.new_token_ids.end());
       }
+    }
+    if (!runner.last_sampled_request_ids().empty()) {
+      g.logits.emplace_back(runner.last_logits().begin(), runner.last_logits().end());
     }
   }
   if (leader) leader->shutdown();
