@@ -5,6 +5,7 @@
 // ctest fixture step (tests/CMakeLists.txt) under WAYPOINT_FIXTURE_DIR.
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,8 +16,11 @@
 
 #include "engine_core/engine_step.hpp"
 #include "engine_core/scheduler.hpp"
+#include "random_llama.hpp"
+#include "scratch_dir.hpp"
 #include "worker/cpu_model_runner.hpp"
 #include "worker/model_loader.hpp"
+#include "worker/safetensors_writer.hpp"
 #include "worker/tp_launcher.hpp"
 #include "worker/tp_worker.hpp"
 
@@ -107,11 +111,17 @@ Generation engine(const std::string& model_dir, int tp) {
   return g;
 }
 
+void expect_agreement_at(const std::string& dir, int tp);
+
 void expect_agreement(const std::string& name, int tp) {
   const std::string dir = std::string(WAYPOINT_FIXTURE_DIR) + "/" + name;
   if (!std::filesystem::exists(dir + "/config.json")) {
     GTEST_SKIP() << dir << " is missing: run through ctest, whose fixture step writes it";
   }
+  expect_agreement_at(dir, tp);
+}
+
+void expect_agreement_at(const std::string& dir, int tp) {
   const Generation want = reference(dir);
   const Generation got = engine(dir, tp);
   ASSERT_EQ(want.tokens.size(), static_cast<size_t>(kTokens));
@@ -130,6 +140,62 @@ void expect_agreement(const std::string& name, int tp) {
   }
   ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
   std::printf("worst relative logit error over %d steps: %.3g\n", kTokens, worst);
+}
+
+// Qwen2 (q/k/v biases, untied lm_head): make-model writes only Llama, so the
+// test writes a small Qwen2 directory from the in-memory random model.
+std::string write_qwen2_model(const std::filesystem::path& dir) {
+  ModelConfig c = testing::tiny_config(/*qwen2=*/true);
+  c.vocab_size = 256;  // room for the shared test prompt's ids
+  const LlamaWeights w = testing::random_weights(c, 11);
+  const int64_t H = c.hidden_size, D = c.head_dim, I = c.intermediate_size;
+  const int64_t q = int64_t{c.num_attention_heads} * D, kv = int64_t{c.num_key_value_heads} * D;
+  std::vector<TensorToWrite> tensors{
+      {"model.embed_tokens.weight", {c.vocab_size, H}, w.embed_tokens},
+      {"model.norm.weight", {H}, w.norm},
+      {"lm_head.weight", {c.vocab_size, H}, w.lm_head}};
+  for (int32_t i = 0; i < c.num_hidden_layers; ++i) {
+    const auto& l = w.layers[static_cast<size_t>(i)];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const std::span<const float> qkv(l.qkv_proj), bias(l.qkv_bias), gate_up(l.gate_up_proj);
+    tensors.push_back({p + "input_layernorm.weight", {H}, l.input_layernorm});
+    tensors.push_back({p + "post_attention_layernorm.weight", {H}, l.post_attention_layernorm});
+    tensors.push_back({p + "self_attn.q_proj.weight", {q, H}, qkv.subspan(0, q * H)});
+    tensors.push_back({p + "self_attn.k_proj.weight", {kv, H}, qkv.subspan(q * H, kv * H)});
+    tensors.push_back({p + "self_attn.v_proj.weight", {kv, H}, qkv.subspan((q + kv) * H, kv * H)});
+    tensors.push_back({p + "self_attn.q_proj.bias", {q}, bias.subspan(0, q)});
+    tensors.push_back({p + "self_attn.k_proj.bias", {kv}, bias.subspan(q, kv)});
+    tensors.push_back({p + "self_attn.v_proj.bias", {kv}, bias.subspan(q + kv, kv)});
+    tensors.push_back({p + "self_attn.o_proj.weight", {H, q}, l.o_proj});
+    tensors.push_back({p + "mlp.gate_proj.weight", {I, H}, gate_up.subspan(0, I * H)});
+    tensors.push_back({p + "mlp.up_proj.weight", {I, H}, gate_up.subspan(I * H, I * H)});
+    tensors.push_back({p + "mlp.down_proj.weight", {H, I}, l.down_proj});
+  }
+  std::filesystem::create_directories(dir);
+  EXPECT_TRUE(write_model_safetensors(dir, tensors).ok());
+  const nlohmann::json config{{"architectures", {"Qwen2ForCausalLM"}},
+                              {"model_type", "qwen2"},
+                              {"vocab_size", c.vocab_size},
+                              {"hidden_size", H},
+                              {"intermediate_size", I},
+                              {"num_hidden_layers", c.num_hidden_layers},
+                              {"num_attention_heads", c.num_attention_heads},
+                              {"num_key_value_heads", c.num_key_value_heads},
+                              {"rms_norm_eps", c.rms_norm_eps},
+                              {"rope_theta", c.rope_theta},
+                              {"max_position_embeddings", c.max_position_embeddings},
+                              {"tie_word_embeddings", false},
+                              {"hidden_act", "silu"},
+                              {"eos_token_id", *c.eos_token_id}};
+  std::ofstream(dir / "config.json") << config.dump(2);
+  return dir.string();
+}
+
+TEST(ReferenceLogits, Qwen2WithBiasesMatchesTheNumpyReference) {
+  testing::ScratchDir scratch;
+  const std::string dir = write_qwen2_model(scratch.path() / "qwen2");
+  expect_agreement_at(dir, 1);
+  expect_agreement_at(dir, 2);
 }
 
 TEST(ReferenceLogits, F32WeightsMatchTheNumpyReference) { expect_agreement("tiny-f32", 1); }
