@@ -25,11 +25,6 @@ namespace waypoint {
 // far). A client with nothing to hear this step has an empty batch.
 using StepOutputs = std::vector<EngineCoreOutputs>;
 
-inline bool has_content(const EngineCoreOutputs& batch) {
-  return !batch.outputs.empty() || !batch.finished_requests.empty() ||
-         (batch.journey_events && !batch.journey_events->empty());
-}
-
 // Frontends are few; the bound keeps a corrupt client_index from sizing a
 // per-client table.
 inline constexpr int32_t kMaxClients = 256;

@@ -20,7 +20,6 @@ class KvCache {
 
   int32_t block_size() const { return block_size_; }
   int64_t num_slots() const { return num_slots_; }
-  size_t bytes() const { return (k_.size() + v_.size()) * sizeof(float); }
 
   // Bytes one block takes across all layers, K and V: sizes the pool from a
   // memory budget (--kv-cache-memory-bytes).
