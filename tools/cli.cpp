@@ -8,6 +8,7 @@
 
 #include "tools/generate_command.hpp"
 #include "tools/make_model_command.hpp"
+#include "tools/serve_command.hpp"
 
 namespace po = boost::program_options;
 
@@ -16,8 +17,8 @@ namespace waypoint::cli {
 // Alphabetical, as `waypoint --help` lists them.
 std::vector<Subcommand> subcommands() {
   return {
-      generate_subcommand(),
-      make_model_subcommand(),
+      engine_core_subcommand(), frontend_subcommand(), generate_subcommand(),
+      make_model_subcommand(),  serve_subcommand(),    worker_subcommand(),
   };
 }
 

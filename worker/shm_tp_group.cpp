@@ -1,6 +1,8 @@
 #include "worker/shm_tp_group.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +14,7 @@
 
 namespace waypoint {
 
-struct ShmTpGroup::Header {
+struct ShmTpGroup::Header {  // fits in the first 320 bytes (see region_bytes)
   std::atomic<uint32_t> arrived{0};
   std::atomic<uint32_t> generation{0};
   std::atomic<uint32_t> aborted{0};
@@ -28,12 +30,17 @@ namespace {
 size_t align_up(size_t n) { return (n + 63) / 64 * 64; }
 }  // namespace
 
+namespace {
+size_t region_bytes(int world_size, size_t max_floats, size_t max_message_bytes) {
+  return align_up(64 * 5) + align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float)) +
+         align_up(max_message_bytes);
+}
+}  // namespace
+
 Result<std::shared_ptr<ShmTpGroup>> ShmTpGroup::create(int world_size, size_t max_floats,
                                                        size_t max_message_bytes) {
   if (world_size < 1) return Error{"tensor-parallel group needs at least one rank"};
-  const size_t bytes = align_up(sizeof(Header)) +
-                       align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float)) +
-                       align_up(max_message_bytes);
+  const size_t bytes = region_bytes(world_size, max_floats, max_message_bytes);
   // Anonymous and shared: children forked after this see the same pages, and
   // the mapping disappears with the last process, so nothing can leak.
   void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -47,18 +54,59 @@ Result<std::shared_ptr<ShmTpGroup>> ShmTpGroup::create(int world_size, size_t ma
                                       max_message_bytes);
 }
 
+Result<void> ShmTpGroup::create_file(const std::string& path, int world_size, size_t max_floats,
+                                     size_t max_message_bytes) {
+  if (world_size < 1) return Error{"tensor-parallel group needs at least one rank"};
+  const size_t bytes = region_bytes(world_size, max_floats, max_message_bytes);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Error{"cannot create " + path + ": " + std::strerror(errno)};
+  const bool sized = ::ftruncate(fd, static_cast<off_t>(bytes)) == 0;
+  const int saved = errno;
+  void* base = sized ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  ::close(fd);
+  if (base == MAP_FAILED) {
+    ::unlink(path.c_str());
+    return Error{"cannot size " + path + " to " + std::to_string(bytes) +
+                 " bytes: " + std::strerror(sized ? errno : saved)};
+  }
+  new (base) Header();
+  munmap(base, bytes);
+  return {};
+}
+
+Result<std::shared_ptr<ShmTpGroup>> ShmTpGroup::attach(const std::string& path, int world_size,
+                                                       size_t max_floats,
+                                                       size_t max_message_bytes) {
+  const size_t bytes = region_bytes(world_size, max_floats, max_message_bytes);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Error{"cannot open " + path + ": " + std::strerror(errno)};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != bytes) {
+    ::close(fd);
+    return Error{path + " is not a tensor-parallel region of " + std::to_string(bytes) +
+                 " bytes (ranks disagree on the group's sizes)"};
+  }
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (base == MAP_FAILED) return Error{"cannot map " + path + ": " + std::strerror(errno)};
+  return std::make_shared<ShmTpGroup>(Key{}, base, bytes, world_size, max_floats, max_message_bytes,
+                                      /*initialize=*/false);
+}
+
 ShmTpGroup::ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats,
-                       size_t max_message_bytes)
+                       size_t max_message_bytes, bool initialize)
     : base_(base),
       bytes_(bytes),
       world_size_(world_size),
       max_floats_(max_floats),
       max_message_bytes_(max_message_bytes) {
   auto* p = static_cast<char*>(base);
-  header_ = new (p) Header();
-  slots_ = reinterpret_cast<float*>(p + align_up(sizeof(Header)));
-  message_ = p + align_up(sizeof(Header)) +
-             align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float));
+  static_assert(sizeof(Header) <= 64 * 5, "the header outgrew its reserved space");
+  // A region another process created already holds a live header.
+  header_ = initialize ? new (p) Header() : std::launder(reinterpret_cast<Header*>(p));
+  slots_ = reinterpret_cast<float*>(p + align_up(64 * 5));
+  message_ =
+      p + align_up(64 * 5) + align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float));
 }
 
 ShmTpGroup::~ShmTpGroup() { munmap(base_, bytes_); }

@@ -1,6 +1,6 @@
 #pragma once
 // Tensor parallelism between worker processes on one host, through one
-// shared-memory region mapped before fork(). Ranks meet at barriers; an
+// shared-memory region: mapped before fork(), or a file each rank maps. Ranks meet at barriers; an
 // all-reduce sums every rank's slot in rank order, so all ranks get the same
 // bits; rank 0 broadcasts each step's SchedulerOutput to the others.
 //
@@ -28,13 +28,20 @@ class ShmTpGroup {
   // max_message_bytes bounds one broadcast.
   static Result<std::shared_ptr<ShmTpGroup>> create(int world_size, size_t max_floats,
                                                     size_t max_message_bytes);
+  // The same region in a file (under /dev/shm), for ranks that are separate
+  // programs rather than forks: the launcher creates it, each worker attaches
+  // with the same sizes, and the launcher removes the file when it stops.
+  static Result<void> create_file(const std::string& path, int world_size, size_t max_floats,
+                                  size_t max_message_bytes);
+  static Result<std::shared_ptr<ShmTpGroup>> attach(const std::string& path, int world_size,
+                                                    size_t max_floats, size_t max_message_bytes);
   // Only create() can make the key, so only it constructs groups.
   class Key {
     friend class ShmTpGroup;
     Key() = default;
   };
   ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats,
-             size_t max_message_bytes);
+             size_t max_message_bytes, bool initialize = true);
   ~ShmTpGroup();
   ShmTpGroup(const ShmTpGroup&) = delete;
   ShmTpGroup& operator=(const ShmTpGroup&) = delete;

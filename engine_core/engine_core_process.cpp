@@ -1,0 +1,235 @@
+#include "engine_core/engine_core_process.hpp"
+
+#include <atomic>
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "engine_core/clock.hpp"
+#include "engine_core/engine_step.hpp"
+#include "engine_core/scheduler.hpp"
+#include "engine_core/worker_client.hpp"
+#include "proto/codec.hpp"
+#include "proto/control_channel.hpp"
+#include "proto/log.hpp"
+
+namespace waypoint {
+
+using nlohmann::json;
+
+std::string to_json_text(const EngineCoreProcessConfig& c) {
+  const SchedulerConfig& s = c.scheduler;
+  json frontends = json::array();
+  for (const auto& f : c.frontends) {
+    frontends.push_back({{"requests", f.requests}, {"outputs", f.outputs}});
+  }
+  return json{{"scheduler",
+               {{"max_num_batched_tokens", s.max_num_batched_tokens},
+                {"max_num_seqs", s.max_num_seqs},
+                {"max_model_len", s.max_model_len},
+                {"long_prefill_token_threshold", s.long_prefill_token_threshold},
+                {"block_size", s.block_size},
+                {"num_blocks", s.num_blocks},
+                {"enable_prefix_caching", s.enable_prefix_caching},
+                {"policy", s.policy == SchedulingPolicy::PRIORITY ? "priority" : "fcfs"},
+                {"eos_token_id", s.eos_token_id ? json(*s.eos_token_id) : json(nullptr)}}},
+              {"engine_index", c.engine_index},
+              {"world_size", c.world_size},
+              {"frontends", frontends},
+              {"steps_endpoint", c.steps_endpoint},
+              {"reply_endpoint", c.reply_endpoint}}
+      .dump();
+}
+
+Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    EngineCoreProcessConfig c;
+    const json& s = j.at("scheduler");
+    c.scheduler.max_num_batched_tokens = s.at("max_num_batched_tokens").get<int32_t>();
+    c.scheduler.max_num_seqs = s.at("max_num_seqs").get<int32_t>();
+    c.scheduler.max_model_len = s.at("max_model_len").get<int32_t>();
+    c.scheduler.long_prefill_token_threshold = s.at("long_prefill_token_threshold").get<int32_t>();
+    c.scheduler.block_size = s.at("block_size").get<int32_t>();
+    c.scheduler.num_blocks = s.at("num_blocks").get<int32_t>();
+    c.scheduler.enable_prefix_caching = s.at("enable_prefix_caching").get<bool>();
+    c.scheduler.policy = s.at("policy").get<std::string>() == "priority"
+                             ? SchedulingPolicy::PRIORITY
+                             : SchedulingPolicy::FCFS;
+    if (!s.at("eos_token_id").is_null())
+      c.scheduler.eos_token_id = s["eos_token_id"].get<int32_t>();
+    c.engine_index = j.at("engine_index").get<int32_t>();
+    c.world_size = j.at("world_size").get<int32_t>();
+    for (const auto& f : j.at("frontends")) {
+      c.frontends.push_back(
+          {f.at("requests").get<std::string>(), f.at("outputs").get<std::string>()});
+    }
+    c.steps_endpoint = j.at("steps_endpoint").get<std::string>();
+    c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
+    return c;
+  } catch (const json::exception& e) {
+    return Error{std::string("engine core config: ") + e.what()};
+  }
+}
+
+namespace {
+
+bool has_content(const EngineCoreOutputs& batch) {
+  return !batch.outputs.empty() || !batch.finished_requests.empty() ||
+         (batch.journey_events && !batch.journey_events->empty());
+}
+
+class StepLoop {
+ public:
+  StepLoop(const EngineCoreProcessConfig& config, Scheduler& scheduler, Executor& executor,
+           FrontendLink& link, RequestInbox& inbox, const std::atomic<bool>& stop,
+           const Logger& log)
+      : config_(config),
+        scheduler_(scheduler),
+        executor_(executor),
+        link_(link),
+        inbox_(inbox),
+        stop_(stop),
+        log_(log) {}
+
+  void run() {
+    while (!stop_.load()) {
+      admit();
+      if (scheduler_.has_unfinished_requests()) {
+        send(engine_step(scheduler_, executor_), /*with_stats=*/true);
+        busy_ = true;
+      } else if (scheduler_.has_pending_outputs()) {
+        send(scheduler_.take_pending_outputs(), /*with_stats=*/true);
+      } else {
+        if (busy_) send_idle_stats();
+        busy_ = false;
+        // Idle: the only place the loop blocks.
+        inbox_.wait(std::chrono::milliseconds(500));
+      }
+    }
+  }
+
+ private:
+  void admit() {
+    inbox_.drain(inbound_);
+    for (auto& message : inbound_) {
+      if (auto* request = std::get_if<EngineCoreRequest>(&message.body)) {
+        if (auto ok = scheduler_.add_request(*request); !ok) {
+          log_.warn("rejected request " + request->request_id + ": " + ok.error().message);
+          reject(message.client, request->request_id);
+        }
+      } else if (auto* abort = std::get_if<AbortRequests>(&message.body)) {
+        scheduler_.abort_requests(abort->request_ids);
+      } else if (auto* call = std::get_if<UtilityCall>(&message.body)) {
+        if (call->method == "reset_prefix_cache") {
+          scheduler_.reset_prefix_cache();
+        } else {
+          log_.warn("unknown utility call '" + call->method + "' from frontend-" +
+                    std::to_string(message.client));
+        }
+      }
+    }
+  }
+
+  // The frontend validates first; this is for what only the scheduler knows.
+  void reject(int32_t client, const std::string& request_id) {
+    EngineCoreOutputs batch;
+    batch.engine_index = config_.engine_index;
+    batch.timestamp = monotonic_seconds();
+    EngineCoreOutput out;
+    out.request_id = request_id;
+    out.finish_reason = FinishReason::ERROR;
+    batch.outputs.push_back(std::move(out));
+    batch.finished_requests.push_back(request_id);
+    link_.send(client, encode(batch));
+  }
+
+  void send(const StepOutputs& outputs, bool with_stats) {
+    std::optional<SchedulerStats> stats;
+    if (with_stats) stats = scheduler_.make_stats();
+    for (size_t client = 0; client < outputs.size(); ++client) {
+      const EngineCoreOutputs& batch = outputs[client];
+      if (!has_content(batch)) continue;
+      scratch_ = batch;
+      scratch_.engine_index = config_.engine_index;
+      scratch_.timestamp = monotonic_seconds();
+      scratch_.scheduler_stats = stats;
+      link_.send(static_cast<int32_t>(client), encode(scratch_));
+    }
+  }
+
+  // Gauges (running, waiting, KV usage) must read 0 once the work is done,
+  // even for a frontend that had nothing to hear in the last step.
+  void send_idle_stats() {
+    EngineCoreOutputs batch;
+    batch.engine_index = config_.engine_index;
+    batch.timestamp = monotonic_seconds();
+    batch.scheduler_stats = scheduler_.make_stats();
+    const std::string frame = encode(batch);
+    for (size_t client = 0; client < config_.frontends.size(); ++client) {
+      link_.send(static_cast<int32_t>(client), frame);
+    }
+  }
+
+  static double monotonic_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  const EngineCoreProcessConfig& config_;
+  Scheduler& scheduler_;
+  Executor& executor_;
+  FrontendLink& link_;
+  RequestInbox& inbox_;
+  const std::atomic<bool>& stop_;
+  const Logger& log_;
+  std::vector<InboundMessage> inbound_;
+  EngineCoreOutputs scratch_;
+  bool busy_ = false;
+};
+
+}  // namespace
+
+int run_engine_core_process(const std::string& control_endpoint, const std::string& name) {
+  Logger log(name);
+  zmq::context_t context(1);
+  control::Channel control(context, control_endpoint, name);
+  auto config = control::receive_config<EngineCoreProcessConfig>(control, engine_core_config_from_json, log);
+  if (!config) return 1;
+  if (auto ok = config->scheduler.validate(); !ok) {
+    control.send(control::kFailed, ok.error().message);
+    return 1;
+  }
+
+  std::atomic<bool> stop{false};
+  RequestInbox inbox;  // outlives the link, whose intake thread fills it
+  SteadyClock clock;
+  Scheduler scheduler(config->scheduler, clock);
+  WorkerClient workers(context, config->steps_endpoint, config->reply_endpoint, config->world_size,
+                       stop);
+  FrontendLink link(context, config->frontends, name, log);
+  if (auto ok = workers.wait_for_ranks(std::chrono::seconds(120)); !ok) {
+    control.send(control::kFailed, ok.error().message);
+    return 1;
+  }
+  control.send(control::kReady);
+  log.info("ready: " + std::to_string(config->scheduler.num_blocks) + " KV blocks of " +
+           std::to_string(config->scheduler.block_size) + " tokens, " +
+           std::to_string(config->world_size) + " worker(s), " +
+           std::to_string(config->frontends.size()) + " frontend(s)");
+
+  link.start(inbox, control, stop);
+  StepLoop loop(*config, scheduler, workers, link, inbox, stop, log);
+  try {
+    loop.run();
+  } catch (const std::exception& e) {
+    if (stop.load()) return 0;  // the wait for a worker was cut short by SHUTDOWN
+    log.error(e.what());
+    return 1;
+  }
+  log.info("shut down");
+  return 0;
+}
+
+}  // namespace waypoint

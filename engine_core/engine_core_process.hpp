@@ -1,0 +1,31 @@
+#pragma once
+// The engine core as its own process under `waypoint serve`: the busy loop
+// of schedule(), execute on the workers, update_from_output(), fed by the
+// frontends' requests and answering each frontend with its own outputs.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine_core/frontend_link.hpp"
+#include "engine_core/scheduler_config.hpp"
+#include "proto/result.hpp"
+
+namespace waypoint {
+
+struct EngineCoreProcessConfig {
+  SchedulerConfig scheduler;
+  int32_t engine_index = 0;
+  int32_t world_size = 1;
+  std::vector<FrontendEndpoints> frontends;  // index = client_index
+  std::string steps_endpoint;                // we bind: the broadcast of steps
+  std::string reply_endpoint;                // we bind: rank 0's replies
+};
+
+std::string to_json_text(const EngineCoreProcessConfig& config);
+Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& text);
+
+// Connects to the launcher's control endpoint as `name` and runs until told
+// to shut down. Returns the process exit code.
+int run_engine_core_process(const std::string& control_endpoint, const std::string& name);
+
+}  // namespace waypoint

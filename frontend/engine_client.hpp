@@ -1,0 +1,73 @@
+#pragma once
+// The frontend's side of the engine core. Requests go out on a ROUTER the
+// frontend binds (the core connects a DEALER); outputs come back on a PULL the
+// frontend binds (the core PUSHes). One output thread decodes every
+// EngineCoreOutputs and hands each output to the stream of its request.
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "frontend/request_stream.hpp"
+#include "proto/engine_core_output.hpp"
+#include "proto/engine_core_request.hpp"
+#include "proto/log.hpp"
+#include "proto/result.hpp"
+
+namespace waypoint {
+
+class EngineClient {
+ public:
+  EngineClient(zmq::context_t& context, const std::string& request_endpoint,
+               const std::string& output_endpoint, const Logger& log);
+  ~EngineClient();
+  EngineClient(const EngineClient&) = delete;
+  EngineClient& operator=(const EngineClient&) = delete;
+
+  // Waits for the engine core's greeting, which tells the ROUTER whom to
+  // address; a request sent before it would be dropped.
+  Result<void> wait_for_engine(std::chrono::milliseconds timeout);
+  void start();  // the output thread
+
+  // Registers the stream, then sends ADD. Refused once the engine is dead.
+  Result<void> add_request(const EngineCoreRequest& request, std::shared_ptr<RequestStream> stream);
+  // Sends ABORT and forgets the streams: a client gone, or a stop string hit.
+  void abort(const std::vector<std::string>& request_ids);
+
+  // The engine core (or a worker) died: every in-flight stream ends with
+  // `reason`, and so does every later add_request.
+  void mark_dead(const std::string& reason);
+  bool dead() const { return dead_.load(); }
+  size_t in_flight() const;
+  std::optional<SchedulerStats> last_stats() const;
+  uint64_t malformed_frames() const { return malformed_.load(); }
+
+ private:
+  void output_loop();
+  void dispatch(const EngineCoreOutputs& outputs);
+
+  const Logger& log_;
+  zmq::socket_t requests_;  // guarded by send_mutex_ after start()
+  zmq::socket_t outputs_;   // the output thread's
+  std::string engine_identity_;
+  std::mutex send_mutex_;
+
+  mutable std::mutex streams_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<RequestStream>> streams_;
+  std::string dead_reason_;
+  std::optional<SchedulerStats> last_stats_;
+
+  std::atomic<bool> dead_{false};
+  std::atomic<bool> closing_{false};
+  std::atomic<uint64_t> malformed_{0};
+  std::thread thread_;
+};
+
+}  // namespace waypoint

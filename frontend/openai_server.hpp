@@ -1,0 +1,77 @@
+#pragma once
+// The OpenAI-compatible API on top of the engine: an HTTP request becomes one
+// EngineCoreRequest per prompt, the engine's token ids come back through the
+// engine client, and each is detokenized, checked against stop strings and
+// written out as JSON or as SSE chunks.
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "frontend/engine_client.hpp"
+#include "frontend/http_server.hpp"
+#include "frontend/openai_protocol.hpp"
+#include "frontend/server_metrics.hpp"
+#include "frontend/tokenizer.hpp"
+#include "frontend/tokenizer_config.hpp"
+#include "proto/log.hpp"
+
+namespace waypoint {
+
+struct OpenAiServerConfig {
+  std::string served_model_name;
+  int32_t max_model_len = 2048;
+  int32_t client_index = 0;
+  std::string api_key;               // non-empty: /v1/* needs "Authorization: Bearer KEY"
+  bool priority_scheduling = false;  // else a non-zero priority is refused, as vLLM does
+};
+
+class OpenAiServer {
+ public:
+  OpenAiServer(OpenAiServerConfig config, const Tokenizer& tokenizer,
+               const TokenizerConfig& tokenizer_config, EngineClient& engine, const Logger& log);
+
+  void install(HttpServer& http);
+  // New requests get 503 from now on; those in flight go on.
+  void start_draining() { draining_.store(true); }
+
+ private:
+  enum class Api { kCompletions, kChat };
+  struct Prompt {
+    std::vector<TokenId> token_ids;
+  };
+
+  void health(const HttpRequest& request, HttpResponder& responder);
+  void models(const HttpRequest& request, HttpResponder& responder);
+  void version(const HttpRequest& request, HttpResponder& responder);
+  void metrics(const HttpRequest& request, HttpResponder& responder);
+  void tokenize(const HttpRequest& request, HttpResponder& responder);
+  void detokenize(const HttpRequest& request, HttpResponder& responder);
+  void completions(const HttpRequest& request, HttpResponder& responder);
+  void chat(const HttpRequest& request, HttpResponder& responder);
+
+  // The shared path of both generation endpoints, from token ids onwards.
+  void generate(Api api, const std::string& model, std::vector<Prompt> prompts,
+                const GenerationParams& params, HttpResponder& responder);
+
+  // nullopt when the request may go on; else the error to answer with.
+  std::optional<ApiError> admit(const HttpRequest& request, bool needs_auth) const;
+  std::optional<ApiError> check_model(const std::string& model) const;
+  Result<std::string> render_chat(const nlohmann::ordered_json& messages,
+                                  bool add_generation_prompt, bool continue_final_message,
+                                  const nlohmann::ordered_json& kwargs) const;
+  std::string next_id(std::string_view prefix);
+  void send_error(HttpResponder& responder, const ApiError& error) const;
+
+  OpenAiServerConfig config_;
+  const Tokenizer& tokenizer_;
+  const TokenizerConfig& tokenizer_config_;
+  EngineClient& engine_;
+  const Logger& log_;
+  const int64_t created_;
+  const uint64_t id_salt_;
+  std::atomic<uint64_t> id_counter_{0};
+  std::atomic<bool> draining_{false};
+  ServerMetrics metrics_;
+};
+
+}  // namespace waypoint

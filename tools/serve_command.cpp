@@ -1,0 +1,606 @@
+#include "tools/serve_command.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "engine_core/engine_core_process.hpp"
+#include "frontend/frontend_process.hpp"
+#include "proto/control_channel.hpp"
+#include "proto/log.hpp"
+#include "tools/make_model_command.hpp"
+#include "tools/process_supervisor.hpp"
+#include "worker/kv_cache.hpp"
+#include "worker/llama_weights.hpp"
+#include "worker/model_config.hpp"
+#include "worker/shm_tp_group.hpp"
+#include "worker/worker_process.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace waypoint::cli {
+
+namespace {
+
+struct ServeOptions {
+  std::string model;
+  std::string served_model_name;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  int api_server_count = 1;
+  int tensor_parallel_size = 1;
+  int max_model_len = 0;
+  int max_num_seqs = 256;
+  int max_num_batched_tokens = 0;
+  int long_prefill_token_threshold = 0;
+  int block_size = 16;
+  int num_gpu_blocks_override = 0;
+  int64_t kv_cache_memory_bytes = 0;
+  bool enable_prefix_caching = true;
+  std::string scheduling_policy = "fcfs";
+  uint64_t seed = 0;
+  int64_t max_request_bytes = 10 << 20;
+  std::string api_key;
+  int startup_timeout = 120;
+  int shutdown_timeout = 30;
+  std::string device = "cpu";
+};
+
+// Holds the run's private directory (its ZMQ ipc sockets) and the tensor-
+// parallel region, and removes both however the launcher leaves.
+class RunFiles {
+ public:
+  RunFiles() {
+    std::string templ = (fs::temp_directory_path() / "waypoint-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) {
+      throw std::runtime_error("cannot create a run directory in " +
+                               fs::temp_directory_path().string());
+    }
+    dir_ = templ;
+  }
+  ~RunFiles() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+    if (!shm_.empty()) fs::remove(shm_, ec);
+  }
+  RunFiles(const RunFiles&) = delete;
+  RunFiles& operator=(const RunFiles&) = delete;
+
+  std::string ipc(const std::string& name) const { return "ipc://" + (dir_ / name).string(); }
+  void set_shm(std::string path) { shm_ = std::move(path); }
+
+ private:
+  fs::path dir_;
+  std::string shm_;
+};
+
+// Keeps an ephemeral port ours until the frontends listen on it: they bind
+// it with SO_REUSEPORT, and so does this socket.
+class PortReservation {
+ public:
+  PortReservation(const std::string& host, int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    if (fd_ < 0) throw std::runtime_error("socket: " + std::string(std::strerror(errno)));
+    const int yes = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEPORT, &yes, sizeof yes);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::inet_pton(AF_INET, host.c_str(), &addr.sin_addr) != 1) {
+      ::close(fd_);
+      throw std::runtime_error("--host must be an IPv4 address, got '" + host + "'");
+    }
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd_);
+      throw std::runtime_error("cannot bind " + host + ":" + std::to_string(port) + ": " + why);
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~PortReservation() { release(); }
+  PortReservation(const PortReservation&) = delete;
+  PortReservation& operator=(const PortReservation&) = delete;
+  uint16_t port() const { return port_; }
+  void release() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
+// SIGINT, SIGTERM as readable events on a descriptor, polled with the
+// control socket; blocked for ordinary delivery while the launcher runs.
+class SignalFd {
+ public:
+  SignalFd() {
+    sigemptyset(&mask_);
+    sigaddset(&mask_, SIGINT);
+    sigaddset(&mask_, SIGTERM);
+    sigaddset(&mask_, SIGPIPE);
+    ::sigprocmask(SIG_BLOCK, &mask_, &old_);
+    fd_ = ::signalfd(-1, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
+  }
+  ~SignalFd() {
+    ::close(fd_);
+    ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SignalFd(const SignalFd&) = delete;
+  SignalFd& operator=(const SignalFd&) = delete;
+  int fd() const { return fd_; }
+  std::optional<int> take() {
+    signalfd_siginfo info{};
+    if (::read(fd_, &info, sizeof info) != sizeof info) return std::nullopt;
+    return static_cast<int>(info.ssi_signo);
+  }
+
+ private:
+  sigset_t mask_{};
+  sigset_t old_{};
+  int fd_ = -1;
+};
+
+std::string default_cache_dir() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) {
+    return (fs::path(xdg) / "waypoint").string();
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return (fs::path(home) / ".cache" / "waypoint").string();
+  }
+  return (fs::temp_directory_path() / "waypoint-cache").string();
+}
+
+// The built-in demo: make-model's tiny preset, written once and reused.
+Result<std::string> demo_model(const Logger& log) {
+  const fs::path dir = fs::path(default_cache_dir()) / "models" / "demo-tiny";
+  if (fs::exists(dir / "config.json") && fs::exists(dir / "tokenizer.json")) return dir.string();
+  log.info("no --model given: writing the demo model to " + dir.string());
+  std::error_code ec;
+  fs::create_directories(dir.parent_path(), ec);
+  const fs::path staging = dir.string() + ".tmp-" + std::to_string(::getpid());
+  std::ostringstream out, err;
+  const int rc = make_model_subcommand().run(
+      {"--out", staging.string(), "--preset", "tiny", "--seed", "1", "--force"}, out, err);
+  if (rc != 0) return Error{"cannot write the demo model: " + err.str()};
+  // A rename is atomic: a concurrent launcher sees a whole model or none.
+  fs::rename(staging, dir, ec);
+  if (ec) {
+    fs::remove_all(staging, ec);
+    if (!fs::exists(dir / "config.json"))
+      return Error{"cannot place the demo model in " + dir.string()};
+  }
+  return dir.string();
+}
+
+struct Plan {
+  EngineCoreProcessConfig engine;
+  std::vector<FrontendProcessConfig> frontends;
+  std::vector<WorkerProcessConfig> workers;
+  std::string model_name;
+};
+
+int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  ServeOptions o;
+  po::options_description opts("waypoint serve options");
+  opts.add_options()("help,h", "print this help and exit")(
+      "model", po::value(&o.model), "model directory; default: the built-in demo model")(
+      "served-model-name", po::value(&o.served_model_name),
+      "the name clients use; default: the model directory's name")(
+      "host", po::value(&o.host)->default_value(o.host), "address to listen on")(
+      "port", po::value(&o.port)->default_value(o.port), "HTTP port; 0 picks a free one")(
+      "api-server-count", po::value(&o.api_server_count)->default_value(1),
+      "frontend processes sharing the port")(
+      "tensor-parallel-size", po::value(&o.tensor_parallel_size)->default_value(1), "worker ranks")(
+      "device", po::value(&o.device)->default_value("cpu"), "cpu")(
+      "max-model-len", po::value(&o.max_model_len)->default_value(0),
+      "prompt plus output cap; 0: the model's maximum")(
+      "max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "requests running at once")(
+      "max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
+      "token budget per step; 0: max(2048, max-model-len)")(
+      "long-prefill-token-threshold", po::value(&o.long_prefill_token_threshold)->default_value(0),
+      "chunk prefills longer than this; 0: off")(
+      "block-size", po::value(&o.block_size)->default_value(16), "tokens per KV block")(
+      "num-gpu-blocks-override", po::value(&o.num_gpu_blocks_override)->default_value(0),
+      "force this many KV blocks (any device)")(
+      "kv-cache-memory-bytes", po::value(&o.kv_cache_memory_bytes)->default_value(0),
+      "KV cache bytes per worker; 0: room for max-num-seqs full requests, at most 2 GiB")(
+      "enable-prefix-caching", "reuse KV blocks of shared prefixes (default)")(
+      "no-enable-prefix-caching", "turn prefix caching off")(
+      "scheduling-policy", po::value(&o.scheduling_policy)->default_value("fcfs"),
+      "fcfs or priority")("seed", po::value(&o.seed)->default_value(0),
+                          "sampling seed for requests without one")(
+      "max-request-bytes", po::value(&o.max_request_bytes)->default_value(o.max_request_bytes),
+      "larger request bodies get 413")("api-key", po::value(&o.api_key),
+                                       "require 'Authorization: Bearer KEY' on /v1/*")(
+      "startup-timeout", po::value(&o.startup_timeout)->default_value(120),
+      "seconds every process has to become ready")(
+      "shutdown-timeout", po::value(&o.shutdown_timeout)->default_value(30),
+      "seconds in-flight requests get to finish on SIGINT/SIGTERM");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).run(), vm);
+    if (vm.count("help")) {
+      out << "Usage: waypoint serve [--model DIR] [options]\n\n" << opts;
+      return kExitOk;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "waypoint serve: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  auto usage = [&](const std::string& message) {
+    err << "waypoint serve: " << message << "\n";
+    return kExitUsage;
+  };
+  if (o.api_server_count < 1 || o.api_server_count > 64)
+    return usage("--api-server-count must be between 1 and 64");
+  if (o.tensor_parallel_size < 1 || o.tensor_parallel_size > 16)
+    return usage("--tensor-parallel-size must be between 1 and 16");
+  if (o.port < 0 || o.port > 65535) return usage("--port must be between 0 and 65535");
+  if (o.device != "cpu" && o.device != "auto") return usage("--device must be cpu (or auto)");
+  if (o.scheduling_policy != "fcfs" && o.scheduling_policy != "priority")
+    return usage("--scheduling-policy must be fcfs or priority");
+  if (o.max_request_bytes < 1024) return usage("--max-request-bytes must be at least 1024");
+  if (o.startup_timeout < 1) return usage("--startup-timeout must be at least 1");
+  if (o.shutdown_timeout < 0) return usage("--shutdown-timeout must not be negative");
+  o.enable_prefix_caching = vm.count("no-enable-prefix-caching") == 0;
+
+  Logger log("serve");
+  if (o.model.empty()) {
+    auto dir = demo_model(log);
+    if (!dir) {
+      err << "waypoint serve: " << dir.error().message << "\n";
+      return kExitFailure;
+    }
+    o.model = *dir;
+  }
+  auto model = load_model_config(o.model);
+  if (!model) {
+    err << "waypoint serve: " << model.error().message << "\n";
+    return kExitFailure;
+  }
+  if (auto ok = check_tp_divides(*model, o.tensor_parallel_size); !ok) {
+    return usage(ok.error().message);
+  }
+  if (!fs::exists(fs::path(o.model) / "tokenizer.json")) {
+    err << "waypoint serve: " << (fs::path(o.model) / "tokenizer.json").string()
+        << " is missing; the server needs the model's tokenizer\n";
+    return kExitFailure;
+  }
+
+  SchedulerConfig sc;
+  sc.max_model_len = o.max_model_len > 0 ? o.max_model_len : model->max_position_embeddings;
+  if (sc.max_model_len > model->max_position_embeddings) {
+    return usage("--max-model-len " + std::to_string(sc.max_model_len) +
+                 " exceeds the model's max_position_embeddings " +
+                 std::to_string(model->max_position_embeddings));
+  }
+  sc.max_num_seqs = o.max_num_seqs;
+  sc.max_num_batched_tokens =
+      o.max_num_batched_tokens > 0 ? o.max_num_batched_tokens : std::max(2048, sc.max_model_len);
+  sc.long_prefill_token_threshold = o.long_prefill_token_threshold;
+  sc.block_size = o.block_size;
+  sc.enable_prefix_caching = o.enable_prefix_caching;
+  sc.policy =
+      o.scheduling_policy == "priority" ? SchedulingPolicy::PRIORITY : SchedulingPolicy::FCFS;
+  sc.eos_token_id = model->eos_token_id;
+  if (sc.block_size < 1) return usage("--block-size must be positive");
+  const int64_t per_block = KvCache::bytes_per_block(
+      model->num_hidden_layers, sc.block_size, model->num_key_value_heads / o.tensor_parallel_size,
+      model->head_dim);
+  if (o.num_gpu_blocks_override > 0) {
+    sc.num_blocks = o.num_gpu_blocks_override;
+  } else if (o.kv_cache_memory_bytes > 0) {
+    sc.num_blocks = static_cast<int32_t>(o.kv_cache_memory_bytes / per_block);
+  } else {
+    const int64_t wanted =
+        1 + int64_t{sc.max_num_seqs} * ((sc.max_model_len + sc.block_size - 1) / sc.block_size);
+    sc.num_blocks = static_cast<int32_t>(std::min<int64_t>(wanted, (int64_t{2} << 30) / per_block));
+  }
+  if (auto ok = sc.validate(); !ok) return usage(ok.error().message);
+
+  try {
+    RunFiles files;
+    SignalFd signals;
+    std::optional<PortReservation> reservation;
+    reservation.emplace(o.host, o.port);
+    const uint16_t port = reservation->port();
+
+    Plan plan;
+    plan.model_name =
+        o.served_model_name.empty() ? fs::path(o.model).filename().string() : o.served_model_name;
+    if (plan.model_name.empty()) plan.model_name = o.model;
+    plan.engine.scheduler = sc;
+    plan.engine.world_size = o.tensor_parallel_size;
+    plan.engine.steps_endpoint = files.ipc("steps");
+    plan.engine.reply_endpoint = files.ipc("replies");
+    for (int i = 0; i < o.api_server_count; ++i) {
+      FrontendProcessConfig f;
+      f.model_dir = o.model;
+      f.served_model_name = plan.model_name;
+      f.host = o.host;
+      f.port = port;
+      f.client_index = i;
+      f.max_model_len = sc.max_model_len;
+      f.request_endpoint = files.ipc("frontend-" + std::to_string(i) + "-requests");
+      f.output_endpoint = files.ipc("frontend-" + std::to_string(i) + "-outputs");
+      f.max_request_bytes = o.max_request_bytes;
+      f.api_key = o.api_key;
+      f.priority_scheduling = sc.policy == SchedulingPolicy::PRIORITY;
+      f.drain_timeout_s = o.shutdown_timeout;
+      plan.engine.frontends.push_back({f.request_endpoint, f.output_endpoint});
+      plan.frontends.push_back(f);
+    }
+    std::string shm_path;
+    if (o.tensor_parallel_size > 1) {
+      shm_path = "/dev/shm/waypoint-" + std::to_string(::getpid()) + "-tp";
+      auto ok = ShmTpGroup::create_file(
+          shm_path, o.tensor_parallel_size,
+          tp_max_floats(sc.max_num_batched_tokens, model->hidden_size), kTpMessageBytes);
+      if (!ok) throw std::runtime_error(ok.error().message);
+      files.set_shm(shm_path);
+    }
+    for (int r = 0; r < o.tensor_parallel_size; ++r) {
+      WorkerProcessConfig w;
+      w.model_dir = o.model;
+      w.rank = r;
+      w.world_size = o.tensor_parallel_size;
+      w.num_blocks = sc.num_blocks;
+      w.block_size = sc.block_size;
+      w.seed = o.seed;
+      w.max_num_batched_tokens = sc.max_num_batched_tokens;
+      w.tp_shm_path = shm_path;
+      w.steps_endpoint = plan.engine.steps_endpoint;
+      w.reply_endpoint = plan.engine.reply_endpoint;
+      plan.workers.push_back(w);
+    }
+
+    // Every child's configuration, by the name it will say HELLO with.
+    std::map<std::string, std::string> configs;
+    std::vector<std::pair<std::string, std::string>> to_start;  // name, subcommand
+    for (const auto& w : plan.workers) {
+      const std::string name = "worker-" + std::to_string(w.rank);
+      configs[name] = to_json_text(w);
+      to_start.emplace_back(name, "worker");
+    }
+    configs["engine-0"] = to_json_text(plan.engine);
+    to_start.emplace_back("engine-0", "engine-core");
+    for (const auto& f : plan.frontends) {
+      const std::string name = "frontend-" + std::to_string(f.client_index);
+      configs[name] = to_json_text(f);
+      to_start.emplace_back(name, "frontend");
+    }
+
+    zmq::context_t context(1);
+    const std::string control_endpoint = files.ipc("control");
+    control::Server control(context, control_endpoint);
+    ProcessSupervisor children;
+    for (const auto& [name, command] : to_start) {
+      auto pid = children.spawn(name, {command, "--control", control_endpoint, "--name", name});
+      if (!pid) throw std::runtime_error(pid.error().message);
+      log.info("started " + name + " (pid " + std::to_string(*pid) + ")");
+    }
+
+    // Bring-up: HELLO -> CONFIG -> READY from every child, or a named failure.
+    std::set<std::string> said_hello, ready;
+    std::optional<std::string> failure;
+    const auto deadline = Clock::now() + std::chrono::seconds(o.startup_timeout);
+    while (!failure && ready.size() < configs.size()) {
+      if (auto sig = signals.take(); sig && *sig != SIGPIPE) {
+        failure = std::string("interrupted during startup");
+        break;
+      }
+      if (auto exit = children.reap()) {
+        failure = exit->name + " (pid " + std::to_string(exit->pid) + ") " + exit->describe() +
+                  " during startup";
+        break;
+      }
+      if (Clock::now() > deadline) {
+        std::string late;
+        for (const auto& [name, text] : configs) {
+          if (ready.count(name)) continue;
+          late += (late.empty() ? "" : ", ") + name +
+                  (said_hello.count(name) ? " (configured, not ready)" : " (never said HELLO)");
+        }
+        failure = "not ready within --startup-timeout " + std::to_string(o.startup_timeout) +
+                  " s: " + late;
+        break;
+      }
+      auto received = control.receive(std::chrono::milliseconds(50));
+      if (!received) continue;
+      const auto& [from, message] = *received;
+      if (!configs.count(from)) continue;
+      if (message.kind == control::kHello) {
+        said_hello.insert(from);
+        control.send(from, control::kConfig, configs[from]);
+      } else if (message.kind == control::kReady) {
+        ready.insert(from);
+      } else if (message.kind == control::kFailed) {
+        failure = from + " failed to start: " + message.payload;
+      }
+    }
+    if (failure) {
+      log.error(*failure);
+      for (const auto& name : children.running_names()) control.send(name, control::kShutdown);
+      err << "waypoint serve: " << *failure << "\n";
+      return kExitFailure;  // ~ProcessSupervisor kills and reaps the rest
+    }
+    for (const auto& name : children.running_names()) control.send(name, control::kStart);
+    reservation->release();
+    log.info("serving " + plan.model_name + " on http://" + o.host + ":" + std::to_string(port) +
+             " (" + std::to_string(o.api_server_count) + " frontend(s), 1 engine core, " +
+             std::to_string(o.tensor_parallel_size) + " worker(s), " +
+             std::to_string(sc.num_blocks) + " KV blocks)");
+
+    // Supervision. The launcher's whole job from here: notice a child that
+    // dies, or a signal, and take every process down in the right order.
+    enum class State { kServing, kDraining, kStopping, kFailing } state = State::kServing;
+    std::optional<std::string> death;
+    Clock::time_point frontends_shutdown_at{}, kill_at{};
+    auto is_frontend = [](const std::string& name) { return name.rfind("frontend-", 0) == 0; };
+    auto frontends_running = [&] {
+      for (const auto& name : children.running_names()) {
+        if (is_frontend(name)) return true;
+      }
+      return false;
+    };
+    auto stop_backend = [&] {
+      for (const auto& name : children.running_names()) {
+        if (!is_frontend(name)) control.send(name, control::kShutdown);
+      }
+    };
+    auto fail = [&](const std::string& reason) {
+      if (state == State::kFailing) return;
+      death = reason;
+      log.error(reason + "; shutting down");
+      state = State::kFailing;
+      for (const auto& name : children.running_names()) {
+        if (is_frontend(name)) control.send(name, control::kEngineDead, reason);
+      }
+      stop_backend();
+      // The engine side may be wedged (a rank waiting on a dead peer).
+      for (const auto& name : children.running_names()) {
+        if (!is_frontend(name)) children.signal(name, SIGTERM);
+      }
+      // Frontends keep answering 503 briefly, so clients see why, then go.
+      frontends_shutdown_at = Clock::now() + std::chrono::milliseconds(1500);
+      kill_at = Clock::now() + std::chrono::milliseconds(4000);
+    };
+
+    zmq::pollitem_t items[] = {{control.socket().handle(), 0, ZMQ_POLLIN, 0},
+                               {nullptr, signals.fd(), ZMQ_POLLIN, 0}};
+    while (children.num_running() > 0) {
+      zmq::poll(items, 2, std::chrono::milliseconds(20));
+      while (auto sig = signals.take()) {
+        if (*sig == SIGPIPE) continue;
+        if (state == State::kServing) {
+          log.info(std::string("received ") + (*sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                   ": draining");
+          state = State::kDraining;
+          for (const auto& name : children.running_names()) {
+            if (is_frontend(name)) control.send(name, control::kDrain);
+          }
+          kill_at = Clock::now() + std::chrono::seconds(o.shutdown_timeout + 5);
+        } else if (state != State::kFailing) {
+          log.warn("second signal: stopping now");
+          children.signal_all(SIGKILL);
+        }
+      }
+      while (auto received = control.receive(std::chrono::milliseconds(0))) {
+        if (received->message.kind == control::kFailed) {
+          fail(received->from + " failed: " + received->message.payload);
+        }
+      }
+      while (auto exit = children.reap()) {
+        const std::string what =
+            exit->name + " (pid " + std::to_string(exit->pid) + ") " + exit->describe();
+        if (state == State::kServing) {
+          fail(what);
+        } else if (state == State::kDraining || state == State::kStopping) {
+          const bool expected = is_frontend(exit->name) || state == State::kStopping;
+          if (!expected || !exit->clean()) {
+            fail(what);
+          } else {
+            log.info(exit->name + " stopped");
+          }
+        }
+      }
+      if (state == State::kDraining && !frontends_running()) {
+        state = State::kStopping;
+        stop_backend();
+        kill_at = Clock::now() + std::chrono::seconds(5);
+      }
+      if (state == State::kFailing && frontends_shutdown_at != Clock::time_point{} &&
+          Clock::now() > frontends_shutdown_at) {
+        for (const auto& name : children.running_names()) {
+          if (is_frontend(name)) control.send(name, control::kShutdown);
+        }
+        frontends_shutdown_at = {};
+      }
+      if (kill_at != Clock::time_point{} && Clock::now() > kill_at) {
+        for (const auto& name : children.running_names()) {
+          log.warn(name + " did not stop in time: killing it");
+        }
+        children.signal_all(SIGKILL);
+        kill_at = {};
+      }
+    }
+    if (death) {
+      err << "waypoint serve: " << *death << "\n";
+      return kExitFailure;
+    }
+    log.info("stopped");
+    return kExitOk;
+  } catch (const std::exception& e) {
+    err << "waypoint serve: " << e.what() << "\n";
+    return kExitFailure;
+  }
+}
+
+// The child processes: `waypoint <role> --control ENDPOINT --name NAME`.
+Subcommand child_subcommand(const std::string& name, const std::string& summary,
+                            int (*run)(const std::string&, const std::string&)) {
+  return {name, summary,
+          [name, run](const std::vector<std::string>& args, std::ostream& out,
+                      std::ostream& err) -> int {
+            std::string control_endpoint, process_name;
+            po::options_description opts("waypoint " + name + " options");
+            opts.add_options()("help,h", "print this help and exit")(
+                "control", po::value(&control_endpoint)->required(),
+                "the launcher's control endpoint")("name", po::value(&process_name)->required(),
+                                                   "this process's name");
+            po::variables_map vm;
+            try {
+              po::store(po::command_line_parser(args).options(opts).run(), vm);
+              if (vm.count("help")) {
+                out << "Usage: waypoint " << name
+                    << " --control ENDPOINT --name NAME\n(started by `waypoint serve`)\n\n"
+                    << opts;
+                return kExitOk;
+              }
+              po::notify(vm);
+            } catch (const po::error& e) {
+              err << "waypoint " << name << ": " << e.what() << "\n";
+              return kExitUsage;
+            }
+            return run(control_endpoint, process_name);
+          }};
+}
+
+}  // namespace
+
+Subcommand serve_subcommand() { return {"serve", "serve a model over the OpenAI API", run_serve}; }
+Subcommand engine_core_subcommand() {
+  return child_subcommand("engine-core", "(started by serve) the scheduler process",
+                          run_engine_core_process);
+}
+Subcommand worker_subcommand() {
+  return child_subcommand("worker", "(started by serve) one tensor-parallel rank",
+                          run_worker_process);
+}
+Subcommand frontend_subcommand() {
+  return child_subcommand("frontend", "(started by serve) one HTTP frontend", run_frontend_process);
+}
+
+}  // namespace waypoint::cli

@@ -1,0 +1,164 @@
+#include "worker/worker_process.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+#include <zmq.hpp>
+
+#include "proto/codec.hpp"
+#include "proto/control_channel.hpp"
+#include "proto/log.hpp"
+#include "proto/scheduler_output.hpp"
+#include "worker/cpu_model_runner.hpp"
+#include "worker/llama_weights.hpp"
+#include "worker/model_loader.hpp"
+#include "worker/shm_tp_group.hpp"
+
+namespace waypoint {
+
+using nlohmann::json;
+
+std::string to_json_text(const WorkerProcessConfig& c) {
+  return json{{"model_dir", c.model_dir},
+              {"rank", c.rank},
+              {"world_size", c.world_size},
+              {"num_blocks", c.num_blocks},
+              {"block_size", c.block_size},
+              {"seed", c.seed},
+              {"max_num_batched_tokens", c.max_num_batched_tokens},
+              {"tp_shm_path", c.tp_shm_path},
+              {"steps_endpoint", c.steps_endpoint},
+              {"reply_endpoint", c.reply_endpoint}}
+      .dump();
+}
+
+Result<WorkerProcessConfig> worker_config_from_json(const std::string& text) {
+  try {
+    const json j = json::parse(text);
+    WorkerProcessConfig c;
+    c.model_dir = j.at("model_dir").get<std::string>();
+    c.rank = j.at("rank").get<int32_t>();
+    c.world_size = j.at("world_size").get<int32_t>();
+    c.num_blocks = j.at("num_blocks").get<int32_t>();
+    c.block_size = j.at("block_size").get<int32_t>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.max_num_batched_tokens = j.at("max_num_batched_tokens").get<int64_t>();
+    c.tp_shm_path = j.at("tp_shm_path").get<std::string>();
+    c.steps_endpoint = j.at("steps_endpoint").get<std::string>();
+    c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
+    return c;
+  } catch (const json::exception& e) {
+    return Error{std::string("worker config: ") + e.what()};
+  }
+}
+
+size_t tp_max_floats(int64_t max_num_batched_tokens, int64_t hidden_size) {
+  return static_cast<size_t>(max_num_batched_tokens * hidden_size);
+}
+
+namespace {
+
+// What a loaded rank holds; built before READY so a bad model fails the start.
+struct LoadedRank {
+  std::unique_ptr<TpCommunicator> comm;
+  std::unique_ptr<CpuModelRunner> runner;
+};
+
+Result<LoadedRank> load_rank(const WorkerProcessConfig& c) {
+  auto loaded = load_model(c.model_dir);
+  if (!loaded) return loaded.error();
+  auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{c.rank, c.world_size});
+  if (!weights) return weights.error();
+  LoadedRank out;
+  if (c.world_size > 1) {
+    auto group = ShmTpGroup::attach(
+        c.tp_shm_path, c.world_size,
+        tp_max_floats(c.max_num_batched_tokens, loaded->config.hidden_size), kTpMessageBytes);
+    if (!group) return group.error();
+    // The launcher outlives every rank; if it is gone the group is orphaned.
+    const pid_t launcher = getppid();
+    out.comm = std::make_unique<ShmTpRank>(std::move(*group), c.rank,
+                                           [launcher] { return getppid() == launcher; });
+  } else {
+    out.comm = std::make_unique<SingleRank>();
+  }
+  const CpuModelRunnerConfig runner{
+      .num_blocks = c.num_blocks, .block_size = c.block_size, .seed = c.seed};
+  out.runner =
+      std::make_unique<CpuModelRunner>(loaded->config, std::move(*weights), runner, *out.comm);
+  return out;
+}
+
+}  // namespace
+
+int run_worker_process(const std::string& control_endpoint, const std::string& name) {
+  Logger log(name);
+  zmq::context_t context(1);
+  control::Channel control(context, control_endpoint, name);
+  auto config = control::receive_config<WorkerProcessConfig>(control, worker_config_from_json, log);
+  if (!config) return 1;
+  auto rank = load_rank(*config);
+  if (!rank) {
+    control.send(control::kFailed, rank.error().message);
+    return 1;
+  }
+
+  zmq::socket_t steps(context, zmq::socket_type::sub);
+  steps.set(zmq::sockopt::linger, 0);
+  steps.set(zmq::sockopt::subscribe, "");
+  steps.connect(config->steps_endpoint);
+  std::optional<zmq::socket_t> reply;
+  if (config->rank == 0) {
+    reply.emplace(context, zmq::socket_type::push);
+    reply->set(zmq::sockopt::linger, 0);
+    reply->connect(config->reply_endpoint);
+  }
+  control.send(control::kReady);
+  log.info("rank " + std::to_string(config->rank) + " of " + std::to_string(config->world_size) +
+           " ready, " + std::to_string(config->num_blocks) + " KV blocks");
+
+  zmq::pollitem_t items[] = {{steps.handle(), 0, ZMQ_POLLIN, 0},
+                             {control.socket().handle(), 0, ZMQ_POLLIN, 0}};
+  uint64_t malformed = 0;
+  while (true) {
+    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    if (items[1].revents & ZMQ_POLLIN) {
+      auto message = control.receive(std::chrono::milliseconds(0));
+      if (message && message->kind == control::kShutdown) break;
+    }
+    if (!(items[0].revents & ZMQ_POLLIN)) continue;
+    zmq::message_t frame;
+    if (!steps.recv(frame, zmq::recv_flags::dontwait)) continue;
+    auto step = decode<SchedulerOutput>(frame.to_string_view());
+    std::string answer;
+    if (!step) {
+      // The engine waits for this step's answer, so say why there is none.
+      ++malformed;
+      log.error("dropped malformed step from engine-0 (" + std::to_string(malformed) +
+                " so far): " + step.error().message);
+      answer = std::string(1, kReplyError) + step.error().message;
+    } else {
+      try {
+        const ModelRunnerOutput out = rank->runner->execute_model(*step);
+        answer = std::string(1, kReplyOk) + encode(out);
+      } catch (const std::exception& e) {
+        answer = std::string(1, kReplyError) + e.what();
+      }
+    }
+    if (reply) reply->send(zmq::buffer(answer), zmq::send_flags::none);
+    if (answer[0] == kReplyError) {
+      // This rank's KV and request state no longer match the engine's; going
+      // on would produce wrong tokens. Exiting lets the launcher stop the rest.
+      log.error("step failed: " + answer.substr(1));
+      return 1;
+    }
+  }
+  log.info("shut down");
+  return 0;
+}
+
+}  // namespace waypoint
