@@ -82,10 +82,11 @@ bool has_content(const EngineCoreOutputs& batch) {
 
 class StepLoop {
  public:
-  StepLoop(const EngineCoreProcessConfig& config, Scheduler& scheduler, Executor& executor,
-           FrontendLink& link, RequestInbox& inbox, const std::atomic<bool>& stop,
-           const Logger& log)
+  StepLoop(const EngineCoreProcessConfig& config, const Clock& clock, Scheduler& scheduler,
+           Executor& executor, FrontendLink& link, RequestInbox& inbox,
+           const std::atomic<bool>& stop, const Logger& log)
       : config_(config),
+        clock_(clock),
         scheduler_(scheduler),
         executor_(executor),
         link_(link),
@@ -97,10 +98,10 @@ class StepLoop {
     while (!stop_.load()) {
       admit();
       if (scheduler_.has_unfinished_requests()) {
-        send(engine_step(scheduler_, executor_), /*with_stats=*/true);
+        send(engine_step(scheduler_, executor_));
         busy_ = true;
       } else if (scheduler_.has_pending_outputs()) {
-        send(scheduler_.take_pending_outputs(), /*with_stats=*/true);
+        send(scheduler_.take_pending_outputs());
       } else {
         if (busy_) send_idle_stats();
         busy_ = false;
@@ -145,17 +146,15 @@ class StepLoop {
     link_.send(client, encode(batch));
   }
 
-  void send(const StepOutputs& outputs, bool with_stats) {
-    std::optional<SchedulerStats> stats;
-    if (with_stats) stats = scheduler_.make_stats();
+  // The scheduler stamped each batch's timestamp; the rest is the engine's.
+  void send(StepOutputs& outputs) {
+    const SchedulerStats stats = scheduler_.make_stats();
     for (size_t client = 0; client < outputs.size(); ++client) {
-      const EngineCoreOutputs& batch = outputs[client];
+      EngineCoreOutputs& batch = outputs[client];
       if (!has_content(batch)) continue;
-      scratch_ = batch;
-      scratch_.engine_index = config_.engine_index;
-      scratch_.timestamp = monotonic_seconds();
-      scratch_.scheduler_stats = stats;
-      link_.send(static_cast<int32_t>(client), encode(scratch_));
+      batch.engine_index = config_.engine_index;
+      batch.scheduler_stats = stats;
+      link_.send(static_cast<int32_t>(client), encode(batch));
     }
   }
 
@@ -172,12 +171,10 @@ class StepLoop {
     }
   }
 
-  static double monotonic_seconds() {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  double monotonic_seconds() const { return static_cast<double>(clock_.now_ns()) * 1e-9; }
 
   const EngineCoreProcessConfig& config_;
+  const Clock& clock_;
   Scheduler& scheduler_;
   Executor& executor_;
   FrontendLink& link_;
@@ -185,7 +182,6 @@ class StepLoop {
   const std::atomic<bool>& stop_;
   const Logger& log_;
   std::vector<InboundMessage> inbound_;
-  EngineCoreOutputs scratch_;
   bool busy_ = false;
 };
 
@@ -195,7 +191,8 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
   Logger log(name);
   zmq::context_t context(1);
   control::Channel control(context, control_endpoint, name);
-  auto config = control::receive_config<EngineCoreProcessConfig>(control, engine_core_config_from_json, log);
+  auto config =
+      control::receive_config<EngineCoreProcessConfig>(control, engine_core_config_from_json, log);
   if (!config) return 1;
   if (auto ok = config->scheduler.validate(); !ok) {
     control.send(control::kFailed, ok.error().message);
@@ -220,7 +217,7 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
            std::to_string(config->frontends.size()) + " frontend(s)");
 
   link.start(inbox, control, stop);
-  StepLoop loop(*config, scheduler, workers, link, inbox, stop, log);
+  StepLoop loop(*config, clock, scheduler, workers, link, inbox, stop, log);
   try {
     loop.run();
   } catch (const std::exception& e) {

@@ -2,7 +2,7 @@
 
 namespace waypoint {
 
-const StepOutputs& engine_step(Scheduler& scheduler, Executor& executor) {
+StepOutputs& engine_step(Scheduler& scheduler, Executor& executor) {
   const SchedulerOutput& step = scheduler.schedule();
   const ModelRunnerOutput result = executor.execute_model(step);
   return scheduler.update_from_output(step, result);

@@ -9,6 +9,6 @@ namespace waypoint {
 
 // Returns the step's outputs by client, valid until the scheduler's next
 // update (see Scheduler::update_from_output).
-const StepOutputs& engine_step(Scheduler& scheduler, Executor& executor);
+StepOutputs& engine_step(Scheduler& scheduler, Executor& executor);
 
 }  // namespace waypoint

@@ -307,8 +307,8 @@ void Scheduler::flush_pending() {
   pending_.clear();
 }
 
-const StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
-                                                 const ModelRunnerOutput& result) {
+StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
+                                           const ModelRunnerOutput& result) {
   if (result.scheduler_step != step.scheduler_step || step.scheduler_step != step_) {
     throw std::invalid_argument("model output for step " + std::to_string(result.scheduler_step) +
                                 " does not answer step " + std::to_string(step_));
@@ -382,7 +382,7 @@ void Scheduler::abort_requests(std::span<const std::string> request_ids) {
   }
 }
 
-const StepOutputs& Scheduler::take_pending_outputs() {
+StepOutputs& Scheduler::take_pending_outputs() {
   begin_outputs();
   flush_pending();
   end_outputs();

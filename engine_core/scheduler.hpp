@@ -53,14 +53,14 @@ class Scheduler {
   // Applies what the model produced for `step`, the output of the last
   // schedule(): appends tokens, checks stop conditions, frees finished
   // requests. Returns the outputs to send, valid until the next call of
-  // update_from_output() or take_pending_outputs().
-  const StepOutputs& update_from_output(const SchedulerOutput& step,
-                                        const ModelRunnerOutput& result);
+  // update_from_output() or take_pending_outputs(). The engine core fills in
+  // the fields that are its own (engine_index, scheduler_stats) in place.
+  StepOutputs& update_from_output(const SchedulerOutput& step, const ModelRunnerOutput& result);
 
   // Outputs of aborts that no step has carried yet; lets an idle engine
   // deliver them without stepping.
   bool has_pending_outputs() const { return !pending_.empty(); }
-  const StepOutputs& take_pending_outputs();
+  StepOutputs& take_pending_outputs();
 
   bool has_unfinished_requests() const { return !requests_.empty(); }
   int32_t num_running() const { return static_cast<int32_t>(running_.size()); }

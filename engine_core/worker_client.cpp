@@ -3,14 +3,10 @@
 #include <stdexcept>
 
 #include "proto/codec.hpp"
+#include "proto/model_runner_output.hpp"
 #include "proto/scheduler_output.hpp"
 
 namespace waypoint {
-
-namespace {
-// Must match worker/worker_process.hpp; the engine does not link the worker.
-constexpr char kReplyOk = 0;
-}  // namespace
 
 WorkerClient::WorkerClient(zmq::context_t& context, const std::string& steps_endpoint,
                            const std::string& reply_endpoint, int32_t world_size,
@@ -71,7 +67,7 @@ ModelRunnerOutput WorkerClient::execute_model(const SchedulerOutput& step) {
     throw std::runtime_error("no reply from worker rank 0");
   }
   const auto bytes = reply.to_string_view();
-  if (bytes.empty() || bytes[0] != kReplyOk) {
+  if (bytes.empty() || bytes[0] != kStepReplyOk) {
     throw std::runtime_error("worker rank 0 failed step " + std::to_string(step.scheduler_step) +
                              ": " + std::string(bytes.empty() ? "" : bytes.substr(1)));
   }

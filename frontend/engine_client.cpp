@@ -51,13 +51,8 @@ Result<void> EngineClient::add_request(const EngineCoreRequest& request,
     if (dead_.load()) return Error{dead_reason_};
     streams_[request.request_id] = std::move(stream);
   }
-  const std::string body = encode(request);
-  const std::string type = encode_request_type(RequestType::ADD);
   try {
-    std::lock_guard lock(send_mutex_);
-    requests_.send(zmq::buffer(engine_identity_), zmq::send_flags::sndmore);
-    requests_.send(zmq::buffer(type), zmq::send_flags::sndmore);
-    requests_.send(zmq::buffer(body), zmq::send_flags::none);
+    send(RequestType::ADD, encode(request));
   } catch (const zmq::error_t& e) {
     std::lock_guard lock(streams_mutex_);
     streams_.erase(request.request_id);
@@ -73,16 +68,19 @@ void EngineClient::abort(const std::vector<std::string>& request_ids) {
     for (const auto& id : request_ids) streams_.erase(id);
     if (dead_.load()) return;
   }
-  const std::string body = encode(AbortRequests{request_ids});
-  const std::string type = encode_request_type(RequestType::ABORT);
   try {
-    std::lock_guard lock(send_mutex_);
-    requests_.send(zmq::buffer(engine_identity_), zmq::send_flags::sndmore);
-    requests_.send(zmq::buffer(type), zmq::send_flags::sndmore);
-    requests_.send(zmq::buffer(body), zmq::send_flags::none);
+    send(RequestType::ABORT, encode(AbortRequests{request_ids}));
   } catch (const zmq::error_t& e) {
     log_.warn(std::string("abort not delivered: ") + e.what());
   }
+}
+
+void EngineClient::send(RequestType type, const std::string& body) {
+  const std::string type_frame = encode_request_type(type);
+  std::lock_guard lock(send_mutex_);
+  requests_.send(zmq::buffer(engine_identity_), zmq::send_flags::sndmore);
+  requests_.send(zmq::buffer(type_frame), zmq::send_flags::sndmore);
+  requests_.send(zmq::buffer(body), zmq::send_flags::none);
 }
 
 void EngineClient::mark_dead(const std::string& reason) {

@@ -50,6 +50,8 @@ class EngineClient {
   uint64_t malformed_frames() const { return malformed_.load(); }
 
  private:
+  // The three frames of a request to the core: its identity, the type, the body.
+  void send(RequestType type, const std::string& body);
   void output_loop();
   void dispatch(const EngineCoreOutputs& outputs);
 

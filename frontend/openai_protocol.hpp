@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/engine_core_request.hpp"
+#include "proto/result.hpp"
 
 namespace waypoint {
 
@@ -41,42 +42,9 @@ ApiError payload_too_large(std::string message);
 // {"error":{"message":..,"type":..,"param":..|null,"code":status}}
 std::string error_json(const ApiError& e);
 
-// A value or an ApiError (C++20 has no std::expected).
+// A value or an ApiError.
 template <class T>
-class [[nodiscard]] ApiResult {
- public:
-  ApiResult(T value) : v_(std::in_place_index<0>, std::move(value)) {}         // NOLINT: implicit
-  ApiResult(ApiError error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT: implicit
-
-  bool ok() const { return v_.index() == 0; }
-  explicit operator bool() const { return ok(); }
-
-  T& value() & {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  const T& value() const& {
-    assert(ok());
-    return std::get<0>(v_);
-  }
-  T&& value() && {
-    assert(ok());
-    return std::get<0>(std::move(v_));
-  }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-
-  const ApiError& error() const {
-    assert(!ok());
-    return std::get<1>(v_);
-  }
-
- private:
-  std::variant<T, ApiError> v_;
-};
+using ApiResult = Result<T, ApiError>;
 
 // Shared by /v1/completions and /v1/chat/completions. A field sent as null
 // takes its default, as in vLLM (clients send null to mean "unset").

@@ -409,27 +409,22 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     if (engine_error) break;
   }
 
-  if (engine_error) {
-    abort_unfinished();
-    const ApiError e = internal_error("the request failed: " + *engine_error);
+  // After a stream has started, an error is its last event, as vLLM does.
+  auto fail = [&](const ApiError& e) {
     if (params.stream) {
       responder.write(sse_data(error_json(e)));
       responder.write(kSseDone);
     } else {
       send_error(responder, e);
     }
-    return;
+  };
+  if (engine_error) {
+    abort_unfinished();
+    return fail(internal_error("the request failed: " + *engine_error));
   }
   for (const auto& c : choices) {
     if (c->finish_reason == "error") {
-      const ApiError e = internal_error("the engine could not run request " + c->request_id);
-      if (params.stream) {
-        responder.write(sse_data(error_json(e)));
-        responder.write(kSseDone);
-      } else {
-        send_error(responder, e);
-      }
-      return;
+      return fail(internal_error("the engine could not run request " + c->request_id));
     }
   }
 

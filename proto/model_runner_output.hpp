@@ -22,4 +22,9 @@ struct ModelRunnerOutput {
   MSGPACK_DEFINE_ARRAY(req_ids, sampled_token_ids, scheduler_step)
 };
 
+// Rank 0's reply to each step under `waypoint serve`: a status byte, then the
+// encoded ModelRunnerOutput, or the reason the step failed.
+inline constexpr char kStepReplyOk = 0;
+inline constexpr char kStepReplyError = 1;
+
 }  // namespace waypoint

@@ -140,17 +140,17 @@ int run_worker_process(const std::string& control_endpoint, const std::string& n
       ++malformed;
       log.error("dropped malformed step from engine-0 (" + std::to_string(malformed) +
                 " so far): " + step.error().message);
-      answer = std::string(1, kReplyError) + step.error().message;
+      answer = std::string(1, kStepReplyError) + step.error().message;
     } else {
       try {
         const ModelRunnerOutput out = rank->runner->execute_model(*step);
-        answer = std::string(1, kReplyOk) + encode(out);
+        answer = std::string(1, kStepReplyOk) + encode(out);
       } catch (const std::exception& e) {
-        answer = std::string(1, kReplyError) + e.what();
+        answer = std::string(1, kStepReplyError) + e.what();
       }
     }
     if (reply) reply->send(zmq::buffer(answer), zmq::send_flags::none);
-    if (answer[0] == kReplyError) {
+    if (answer[0] == kStepReplyError) {
       // This rank's KV and request state no longer match the engine's; going
       // on would produce wrong tokens. Exiting lets the launcher stop the rest.
       log.error("step failed: " + answer.substr(1));

@@ -33,11 +33,6 @@ Result<WorkerProcessConfig> worker_config_from_json(const std::string& text);
 size_t tp_max_floats(int64_t max_num_batched_tokens, int64_t hidden_size);
 inline constexpr size_t kTpMessageBytes = 1u << 20;
 
-// Rank 0's reply frames: a status byte, then the encoded ModelRunnerOutput
-// or the reason the step failed.
-inline constexpr char kReplyOk = 0;
-inline constexpr char kReplyError = 1;
-
 // Connects to the launcher's control endpoint as `name`, runs until told to
 // shut down. Returns the process exit code.
 int run_worker_process(const std::string& control_endpoint, const std::string& name);

@@ -10,9 +10,7 @@
 // Node's global fetch (undici) puts no per-origin cap on sockets, unlike the
 // old http.Agent maxSockets; the client uses it, so all N streams really run
 // concurrently, each on its own connection.
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { openaiClient } from './openai_client.mjs';
 
 const [prefix, baseUrl, model, nArg, maxArg] = process.argv.slice(2);
 const N = Number(nArg);
@@ -22,31 +20,7 @@ if (!prefix || !baseUrl || !model || !(N >= 1) || !(maxTokens >= 1)) {
   process.exit(2);
 }
 
-async function loadOpenAI(dir) {
-  const require = createRequire(path.join(path.resolve(dir), 'noop.js'));
-  let entry;
-  try {
-    entry = require.resolve('openai/index.mjs');
-  } catch {
-    try {
-      entry = require.resolve('openai');
-    } catch {
-      console.error(`FAIL: openai is not installed under ${path.resolve(dir)}/node_modules ` +
-        '(run tests/serve/js/install.cmake)');
-      process.exit(1);
-    }
-  }
-  const mod = await import(pathToFileURL(entry).href);
-  return mod.default ?? mod.OpenAI;
-}
-
-const OpenAI = await loadOpenAI(prefix);
-const client = new OpenAI({
-  baseURL: baseUrl.replace(/\/+$/, '') + '/v1',
-  apiKey: 'unused',
-  maxRetries: 0,
-  timeout: 120000,
-});
+const { client } = await openaiClient(prefix, baseUrl, 120000);
 
 async function one(i) {
   const stream = await client.completions.create({

@@ -8,9 +8,7 @@
 // installed into; the script itself may live elsewhere (the source tree).
 // Prints one line per check; exits 1 on the first failure.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { openaiClient } from './openai_client.mjs';
 
 const [prefix, baseUrl, model] = process.argv.slice(2);
 if (!prefix || !baseUrl || !model) {
@@ -18,32 +16,7 @@ if (!prefix || !baseUrl || !model) {
   process.exit(2);
 }
 
-async function loadOpenAI(dir) {
-  // Resolve the package's ESM entry from the prefix, not from this script.
-  const require = createRequire(path.join(path.resolve(dir), 'noop.js'));
-  let entry;
-  try {
-    entry = require.resolve('openai/index.mjs');
-  } catch {
-    try {
-      entry = require.resolve('openai');
-    } catch {
-      console.error(`FAIL: openai is not installed under ${path.resolve(dir)}/node_modules ` +
-        '(run tests/serve/js/install.cmake)');
-      process.exit(1);
-    }
-  }
-  const mod = await import(pathToFileURL(entry).href);
-  return mod.default ?? mod.OpenAI;
-}
-
-const OpenAI = await loadOpenAI(prefix);
-const client = new OpenAI({
-  baseURL: baseUrl.replace(/\/+$/, '') + '/v1',
-  apiKey: 'unused',
-  maxRetries: 0,
-  timeout: 30000,
-});
+const { OpenAI, client } = await openaiClient(prefix, baseUrl, 30000);
 
 let passed = 0;
 async function check(name, fn) {
