@@ -38,6 +38,7 @@ void BlockPool::evict(KVCacheBlock* block) {
   while (*link != block) link = &(*link)->next_cached;
   *link = block->next_cached;
   block->next_cached = nullptr;
+  if (events_ != nullptr) events_->removed(*block->block_hash);
   block->block_hash.reset();
   --num_cached_;
 }
@@ -74,7 +75,8 @@ void BlockPool::release_reversed(std::span<KVCacheBlock* const> blocks) {
 }
 
 void BlockPool::cache_full_blocks(std::span<KVCacheBlock* const> blocks,
-                                  std::span<const BlockHash> hashes, int32_t first, int32_t last) {
+                                  std::span<const BlockHash> hashes, int32_t first, int32_t last,
+                                  std::span<const TokenId> tokens) {
   if (!enable_caching_) return;
   for (int32_t i = first; i < last; ++i) {
     KVCacheBlock* block = blocks[i];
@@ -85,6 +87,13 @@ void BlockPool::cache_full_blocks(std::span<KVCacheBlock* const> blocks,
     block->next_cached = bucket;
     bucket = block;
     ++num_cached_;
+    if (events_ != nullptr) {
+      const auto size = static_cast<size_t>(events_->block_size());
+      const auto from = static_cast<size_t>(i) * size;
+      events_->stored(hashes[i], i > 0 ? std::optional(hashes[i - 1]) : std::nullopt,
+                      from + size <= tokens.size() ? tokens.subspan(from, size)
+                                                   : std::span<const TokenId>{});
+    }
   }
 }
 
@@ -100,6 +109,7 @@ bool BlockPool::reset_prefix_cache() {
     block.next_cached = nullptr;
   }
   num_cached_ = 0;
+  if (events_ != nullptr) events_->cleared();
   return true;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine_core/kv_cache_block.hpp"
+#include "engine_core/kv_event_log.hpp"
 
 namespace waypoint {
 
@@ -38,8 +39,9 @@ class BlockPool {
 
   // Enters blocks[first, last) in the prefix cache under hashes[first, last).
   // A block whose hash is already cached by another block stays uncached.
+  // `tokens` are the request's tokens, which the KV event log reports.
   void cache_full_blocks(std::span<KVCacheBlock* const> blocks, std::span<const BlockHash> hashes,
-                         int32_t first, int32_t last);
+                         int32_t first, int32_t last, std::span<const TokenId> tokens = {});
 
   // Drops the cache entries of these blocks (their KV will never be written).
   void uncache(std::span<KVCacheBlock* const> blocks);
@@ -47,6 +49,10 @@ class BlockPool {
   // Forgets every cached hash. Refused (false) while any block is in use,
   // because a running request's blocks would lose their identity.
   bool reset_prefix_cache();
+
+  // Records every change to the prefix cache there from now on (--kv-events);
+  // nullptr stops it. The log must outlive the pool or be detached first.
+  void set_event_log(KvEventLog* log) { events_ = log; }
 
   // For invariant checks and metrics.
   const std::vector<KVCacheBlock>& blocks() const { return blocks_; }
@@ -67,6 +73,7 @@ class BlockPool {
   uint64_t bucket_mask_ = 0;
   size_t num_cached_ = 0;
   bool enable_caching_;
+  KvEventLog* events_ = nullptr;
 };
 
 }  // namespace waypoint

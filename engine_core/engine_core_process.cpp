@@ -2,16 +2,19 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include "engine_core/clock.hpp"
 #include "engine_core/engine_step.hpp"
+#include "engine_core/kv_event_log.hpp"
 #include "engine_core/scheduler.hpp"
 #include "engine_core/worker_client.hpp"
 #include "proto/codec.hpp"
 #include "proto/control_channel.hpp"
+#include "proto/event_publisher.hpp"
 #include "proto/log.hpp"
 
 namespace waypoint {
@@ -33,12 +36,15 @@ std::string to_json_text(const EngineCoreProcessConfig& c) {
                 {"num_blocks", s.num_blocks},
                 {"enable_prefix_caching", s.enable_prefix_caching},
                 {"policy", s.policy == SchedulingPolicy::PRIORITY ? "priority" : "fcfs"},
-                {"eos_token_id", s.eos_token_id ? json(*s.eos_token_id) : json(nullptr)}}},
+                {"eos_token_id", s.eos_token_id ? json(*s.eos_token_id) : json(nullptr)},
+                {"enable_journey_tracing", s.enable_journey_tracing}}},
               {"engine_index", c.engine_index},
               {"world_size", c.world_size},
               {"frontends", frontends},
               {"steps_endpoint", c.steps_endpoint},
-              {"reply_endpoint", c.reply_endpoint}}
+              {"reply_endpoint", c.reply_endpoint},
+              {"events_endpoint", c.events_endpoint},
+              {"kv_events", c.kv_events}}
       .dump();
 }
 
@@ -59,6 +65,7 @@ Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& 
                              : SchedulingPolicy::FCFS;
     if (!s.at("eos_token_id").is_null())
       c.scheduler.eos_token_id = s["eos_token_id"].get<int32_t>();
+    c.scheduler.enable_journey_tracing = s.at("enable_journey_tracing").get<bool>();
     c.engine_index = j.at("engine_index").get<int32_t>();
     c.world_size = j.at("world_size").get<int32_t>();
     for (const auto& f : j.at("frontends")) {
@@ -67,6 +74,8 @@ Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& 
     }
     c.steps_endpoint = j.at("steps_endpoint").get<std::string>();
     c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
+    c.events_endpoint = j.at("events_endpoint").get<std::string>();
+    c.kv_events = j.at("kv_events").get<bool>();
     return c;
   } catch (const json::exception& e) {
     return Error{std::string("engine core config: ") + e.what()};
@@ -83,14 +92,16 @@ bool has_content(const EngineCoreOutputs& batch) {
 class StepLoop {
  public:
   StepLoop(const EngineCoreProcessConfig& config, const Clock& clock, Scheduler& scheduler,
-           Executor& executor, FrontendLink& link, RequestInbox& inbox,
-           const std::atomic<bool>& stop, const Logger& log)
+           Executor& executor, FrontendLink& link, RequestInbox& inbox, EventPublisher* hub,
+           KvEventLog* kv_events, const std::atomic<bool>& stop, const Logger& log)
       : config_(config),
         clock_(clock),
         scheduler_(scheduler),
         executor_(executor),
         link_(link),
         inbox_(inbox),
+        hub_(hub),
+        kv_events_(kv_events),
         stop_(stop),
         log_(log) {}
 
@@ -125,6 +136,7 @@ class StepLoop {
       } else if (auto* call = std::get_if<UtilityCall>(&message.body)) {
         if (call->method == "reset_prefix_cache") {
           scheduler_.reset_prefix_cache();
+          publish_kv_events();
         } else {
           log_.warn("unknown utility call '" + call->method + "' from frontend-" +
                     std::to_string(message.client));
@@ -148,7 +160,8 @@ class StepLoop {
 
   // The scheduler stamped each batch's timestamp; the rest is the engine's.
   void send(StepOutputs& outputs) {
-    const SchedulerStats stats = scheduler_.make_stats();
+    publish_kv_events();
+    const SchedulerStats stats = make_stats();
     for (size_t client = 0; client < outputs.size(); ++client) {
       EngineCoreOutputs& batch = outputs[client];
       if (!has_content(batch)) continue;
@@ -164,7 +177,7 @@ class StepLoop {
     EngineCoreOutputs batch;
     batch.engine_index = config_.engine_index;
     batch.timestamp = monotonic_seconds();
-    batch.scheduler_stats = scheduler_.make_stats();
+    batch.scheduler_stats = make_stats();
     const std::string frame = encode(batch);
     for (size_t client = 0; client < config_.frontends.size(); ++client) {
       link_.send(static_cast<int32_t>(client), frame);
@@ -173,12 +186,26 @@ class StepLoop {
 
   double monotonic_seconds() const { return static_cast<double>(clock_.now_ns()) * 1e-9; }
 
+  SchedulerStats make_stats() {
+    SchedulerStats stats = scheduler_.make_stats();
+    if (hub_ != nullptr) stats.events_dropped = hub_->dropped();
+    return stats;
+  }
+
+  // Once per step: the prefix-cache changes the step made, in one message.
+  void publish_kv_events() {
+    if (kv_events_ == nullptr || kv_events_->empty() || hub_ == nullptr) return;
+    hub_->publish(kTopicKv, kv_events_->take(scheduler_.scheduler_step(), clock_.now_ns()));
+  }
+
   const EngineCoreProcessConfig& config_;
   const Clock& clock_;
   Scheduler& scheduler_;
   Executor& executor_;
   FrontendLink& link_;
   RequestInbox& inbox_;
+  EventPublisher* hub_;     // null: no event hub
+  KvEventLog* kv_events_;  // null: --kv-events off
   const std::atomic<bool>& stop_;
   const Logger& log_;
   std::vector<InboundMessage> inbound_;
@@ -203,6 +230,13 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
   RequestInbox inbox;  // outlives the link, whose intake thread fills it
   SteadyClock clock;
   Scheduler scheduler(config->scheduler, clock);
+  std::optional<EventPublisher> hub;
+  if (!config->events_endpoint.empty()) hub.emplace(context, config->events_endpoint, name);
+  std::optional<KvEventLog> kv_events;
+  if (config->kv_events && hub) {
+    kv_events.emplace(config->scheduler.block_size);
+    scheduler.set_kv_event_log(&*kv_events);
+  }
   WorkerClient workers(context, config->steps_endpoint, config->reply_endpoint, config->world_size,
                        stop);
   FrontendLink link(context, config->frontends, name, log);
@@ -214,10 +248,13 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
   log.info("ready: " + std::to_string(config->scheduler.num_blocks) + " KV blocks of " +
            std::to_string(config->scheduler.block_size) + " tokens, " +
            std::to_string(config->world_size) + " worker(s), " +
-           std::to_string(config->frontends.size()) + " frontend(s)");
+           std::to_string(config->frontends.size()) + " frontend(s); journey tracing " +
+           (config->scheduler.enable_journey_tracing ? "on" : "off") + ", kv events " +
+           (kv_events ? "on" : "off"));
 
   link.start(inbox, control, stop);
-  StepLoop loop(*config, clock, scheduler, workers, link, inbox, stop, log);
+  StepLoop loop(*config, clock, scheduler, workers, link, inbox, hub ? &*hub : nullptr,
+                kv_events ? &*kv_events : nullptr, stop, log);
   try {
     loop.run();
   } catch (const std::exception& e) {

@@ -19,6 +19,8 @@ struct EngineCoreProcessConfig {
   std::vector<FrontendEndpoints> frontends;  // index = client_index
   std::string steps_endpoint;                // we bind: the broadcast of steps
   std::string reply_endpoint;                // we bind: rank 0's replies
+  std::string events_endpoint;               // the event hub's intake; empty: no hub
+  bool kv_events = false;                    // --kv-events: publish prefix-cache changes
 };
 
 std::string to_json_text(const EngineCoreProcessConfig& config);

@@ -76,7 +76,7 @@ bool KVCacheManager::allocate_slots(Request& request, int32_t num_new_tokens, co
         std::min(num_computed + num_new_tokens, request.num_tokens()) / block_size_;
     if (num_full > request.num_cached_blocks) {
       pool_.cache_full_blocks(request.kv_blocks, request.block_hashes, request.num_cached_blocks,
-                              num_full);
+                              num_full, request.all_token_ids);
       request.num_cached_blocks = num_full;
     }
   }

@@ -48,6 +48,7 @@ class KVCacheManager {
   double usage() const { return pool_.usage(); }
   int32_t block_size() const { return block_size_; }
   const BlockPool& pool() const { return pool_; }
+  void set_event_log(KvEventLog* log) { pool_.set_event_log(log); }
   PrefixCacheCounters take_prefix_cache_counters();
 
  private:

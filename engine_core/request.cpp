@@ -15,4 +15,17 @@ FinishReason finish_reason_of(RequestStatus s) {
   }
 }
 
+FinishStatus finish_status_of(RequestStatus s) {
+  switch (s) {
+    case RequestStatus::FINISHED_STOPPED:
+      return FinishStatus::STOPPED;
+    case RequestStatus::FINISHED_LENGTH_CAPPED:
+      return FinishStatus::LENGTH;
+    case RequestStatus::FINISHED_ABORTED:
+      return FinishStatus::ABORTED;
+    default:
+      return FinishStatus::ERROR;
+  }
+}
+
 }  // namespace waypoint

@@ -25,6 +25,7 @@ enum class RequestStatus : uint8_t {
 
 inline bool is_finished(RequestStatus s) { return s >= RequestStatus::FINISHED_STOPPED; }
 FinishReason finish_reason_of(RequestStatus s);  // precondition: is_finished(s)
+FinishStatus finish_status_of(RequestStatus s);  // the journey's name for it; same precondition
 
 struct Request {
   std::string request_id;
@@ -51,6 +52,11 @@ struct Request {
   // have been entered in the prefix cache.
   std::vector<KVCacheBlock*> kv_blocks;
   int32_t num_cached_blocks = 0;
+
+  // Journey tracing (DESIGN.md §5): whether the request is traced, and how
+  // far its prefill ever got, a high-water mark that survives preemption.
+  bool journey_traced = false;
+  int32_t journey_prefill_hiwater = 0;
 
   // What the workers know of this request, so each step sends only the diff.
   bool known_to_workers = false;

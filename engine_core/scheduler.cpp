@@ -43,6 +43,7 @@ Scheduler::Scheduler(SchedulerConfig config, const Clock& clock)
       clock_(clock),
       kv_(config_.num_blocks, config_.block_size, config_.max_model_len,
           config_.enable_prefix_caching),
+      journey_(clock, config_.enable_journey_tracing),
       waiting_(config_.policy) {
   running_.reserve(static_cast<size_t>(config_.max_num_seqs));
 }
@@ -72,11 +73,13 @@ Result<void> Scheduler::add_request(const EngineCoreRequest& in) {
   request->all_token_ids = in.prompt_token_ids;
   request->all_token_ids.reserve(static_cast<size_t>(prompt_len) + request->max_tokens);
   request->num_prompt_tokens = prompt_len;
+  request->journey_traced = journey_.should_trace(in.trace_headers);
   kv_.update_block_hashes(*request);
 
   Request* raw = request.get();
   requests_.emplace(in.request_id, std::move(request));
   waiting_.push_back(raw);
+  if (raw->journey_traced) journey_.queued(*raw, step_);
   return {};
 }
 
@@ -86,6 +89,8 @@ const Request* Scheduler::find_request(const std::string& request_id) const {
 }
 
 void Scheduler::preempt(Request* victim) {
+  // The high-water mark must see the progress about to be thrown away.
+  if (victim->journey_traced) JourneyTracer::note_progress(*victim);
   kv_.free(*victim);
   victim->status = RequestStatus::PREEMPTED;
   victim->num_computed_tokens = 0;
@@ -93,10 +98,16 @@ void Scheduler::preempt(Request* victim) {
   ++victim->num_preemptions;
   victim->resumed_from_preemption = true;
   ++preemptions_since_stats_;
+  if (victim->journey_traced) journey_.preempted(*victim, step_);
   waiting_.push_front(victim);
 }
 
 void Scheduler::finish(Request* request, RequestStatus status) {
+  if (request->journey_traced) {
+    const bool was_waiting =
+        request->status == RequestStatus::WAITING || request->status == RequestStatus::PREEMPTED;
+    journey_.finished(*request, step_, finish_status_of(status), was_waiting);
+  }
   request->status = status;
   kv_.free(*request);
   finished_since_step_.push_back(request->request_id);
@@ -186,6 +197,7 @@ const SchedulerOutput& Scheduler::schedule() {
       running_.push_back(request);
       admitted.push_back(request);
       budget -= n;
+      if (request->journey_traced) journey_.scheduled(*request, step_);
     }
   }
 
@@ -275,15 +287,18 @@ void Scheduler::begin_outputs() {
   }
 }
 
+void Scheduler::ensure_clients(size_t n) {
+  if (n <= outputs_.size()) return;
+  const double now =
+      outputs_.empty() ? static_cast<double>(clock_.now_ns()) * 1e-9 : outputs_.front().timestamp;
+  outputs_.resize(n);
+  outputs_used_.resize(n, 0);
+  for (auto& batch : outputs_) batch.timestamp = now;
+}
+
 EngineCoreOutput& Scheduler::next_output(int32_t client_index) {
   const auto c = static_cast<size_t>(client_index);
-  if (c >= outputs_.size()) {
-    const double now =
-        outputs_.empty() ? static_cast<double>(clock_.now_ns()) * 1e-9 : outputs_.front().timestamp;
-    outputs_.resize(c + 1);
-    outputs_used_.resize(c + 1, 0);
-    for (auto& batch : outputs_) batch.timestamp = now;
-  }
+  ensure_clients(c + 1);
   EngineCoreOutput& out = reuse_slot(outputs_[c].outputs, outputs_used_[c]++);
   out.new_token_ids.clear();
   out.finish_reason.reset();
@@ -343,12 +358,14 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
 
     EngineCoreOutput& out = next_output(request->client_index);
     out.request_id = request->request_id;
+    const bool first_token = request->num_output_tokens() == 0;
     bool stopped = false;
     for (TokenId token : *sampled) {
       request->all_token_ids.push_back(token);
       out.new_token_ids.push_back(token);
       if ((stopped = check_stop(*request))) break;
     }
+    if (first_token && request->journey_traced) journey_.first_token(*request, step_);
     kv_.update_block_hashes(*request);
     out.num_cached_tokens = std::max(request->num_cached_tokens, 0);
     if (stopped) {
@@ -364,6 +381,7 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
     std::erase_if(running_, [](const Request* r) { return is_finished(r->status); });
   }
   end_outputs();
+  flush_journey();
   return outputs_;
 }
 
@@ -386,7 +404,13 @@ StepOutputs& Scheduler::take_pending_outputs() {
   begin_outputs();
   flush_pending();
   end_outputs();
+  flush_journey();
   return outputs_;
+}
+
+void Scheduler::flush_journey() {
+  ensure_clients(journey_.num_clients());
+  journey_.flush_into(outputs_);
 }
 
 SchedulerStats Scheduler::make_stats() {
@@ -399,6 +423,7 @@ SchedulerStats Scheduler::make_stats() {
   stats.prefix_cache_hits = prefix.hits;
   stats.num_preemptions = preemptions_since_stats_;
   stats.scheduler_step = step_;
+  stats.journey_live_states = journey_.live_states();
   preemptions_since_stats_ = 0;
   return stats;
 }

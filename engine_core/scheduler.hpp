@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine_core/clock.hpp"
+#include "engine_core/journey_tracer.hpp"
 #include "engine_core/kv_cache_manager.hpp"
 #include "engine_core/request.hpp"
 #include "engine_core/request_queue.hpp"
@@ -70,6 +71,14 @@ class Scheduler {
   // Counters are deltas since the previous call.
   SchedulerStats make_stats();
 
+  // Traced requests whose journey has not ended: 0 whenever no request is
+  // alive, or tracing state leaked.
+  int64_t journey_live_states() const { return journey_.live_states(); }
+
+  // --kv-events: the block pool records prefix-cache changes into `log`
+  // (nullptr: stop). The log must outlive the scheduler or be detached.
+  void set_kv_event_log(KvEventLog* log) { kv_.set_event_log(log); }
+
   // Drops every prefix-cache entry; refused (false) while any block is in use.
   bool reset_prefix_cache() { return kv_.reset_prefix_cache(); }
 
@@ -86,6 +95,8 @@ class Scheduler {
  private:
   void preempt(Request* victim);
   void finish(Request* request, RequestStatus status);
+  void ensure_clients(size_t n);
+  void flush_journey();
   bool check_stop(Request& request) const;
   void build_step(std::span<Request* const> running_scheduled, std::span<Request* const> admitted);
   void begin_outputs();
@@ -96,6 +107,7 @@ class Scheduler {
   SchedulerConfig config_;
   const Clock& clock_;
   KVCacheManager kv_;
+  JourneyTracer journey_;
   RequestQueue waiting_;
   std::vector<Request*> running_;  // admission order; FCFS preempts from the back
   std::unordered_map<std::string, std::unique_ptr<Request>> requests_;

@@ -19,6 +19,7 @@ struct SchedulerConfig {
   bool enable_prefix_caching = true;         // --enable-prefix-caching / --no-enable-prefix-caching
   SchedulingPolicy policy = SchedulingPolicy::FCFS;  // --scheduling-policy fcfs|priority
   std::optional<TokenId> eos_token_id;               // from the model; nil: no EOS stop
+  bool enable_journey_tracing = false;               // --enable-journey-tracing
 
   // One line naming the offending flag, or ok.
   Result<void> validate() const;

@@ -107,6 +107,11 @@ std::optional<SchedulerStats> EngineClient::last_stats() const {
 }
 
 void EngineClient::dispatch(const EngineCoreOutputs& batch) {
+  // First, so a subscriber sees FIRST_TOKEN before the frontend's
+  // FIRST_RESPONSE_FROM_CORE, which follows from the outputs.
+  if (journey_sink_ && batch.journey_events && !batch.journey_events->empty()) {
+    journey_sink_(batch.engine_index, *batch.journey_events);
+  }
   std::lock_guard lock(streams_mutex_);
   if (batch.scheduler_stats) last_stats_ = batch.scheduler_stats;
   for (const EngineCoreOutput& out : batch.outputs) {

@@ -5,6 +5,7 @@
 // EngineCoreOutputs and hands each output to the stream of its request.
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -34,6 +35,11 @@ class EngineClient {
   // Waits for the engine core's greeting, which tells the ROUTER whom to
   // address; a request sent before it would be dropped.
   Result<void> wait_for_engine(std::chrono::milliseconds timeout);
+  // Receives each batch's journey events on the output thread, before the
+  // batch's outputs reach their streams. Set it before start().
+  using JourneySink = std::function<void(int32_t engine_index,
+                                         const std::vector<RequestJourneyEvent>& events)>;
+  void set_journey_sink(JourneySink sink) { journey_sink_ = std::move(sink); }
   void start();  // the output thread
 
   // Registers the stream, then sends ADD. Refused once the engine is dead.
@@ -65,6 +71,7 @@ class EngineClient {
   std::unordered_map<std::string, std::shared_ptr<RequestStream>> streams_;
   std::string dead_reason_;
   std::optional<SchedulerStats> last_stats_;
+  JourneySink journey_sink_;
 
   std::atomic<bool> dead_{false};
   std::atomic<bool> closing_{false};

@@ -9,6 +9,7 @@
 
 #include "frontend/engine_client.hpp"
 #include "frontend/http_server.hpp"
+#include "frontend/journey_recorder.hpp"
 #include "frontend/openai_protocol.hpp"
 #include "frontend/openai_server.hpp"
 #include "frontend/tokenizer.hpp"
@@ -32,7 +33,11 @@ std::string to_json_text(const FrontendProcessConfig& c) {
               {"max_request_bytes", c.max_request_bytes},
               {"api_key", c.api_key},
               {"priority_scheduling", c.priority_scheduling},
-              {"drain_timeout_s", c.drain_timeout_s}}
+              {"drain_timeout_s", c.drain_timeout_s},
+              {"enable_journey_tracing", c.enable_journey_tracing},
+              {"journey_tracing_sample_rate", c.journey_tracing_sample_rate},
+              {"seed", c.seed},
+              {"events_endpoint", c.events_endpoint}}
       .dump();
 }
 
@@ -52,6 +57,10 @@ Result<FrontendProcessConfig> frontend_config_from_json(const std::string& text)
     c.api_key = j.at("api_key").get<std::string>();
     c.priority_scheduling = j.at("priority_scheduling").get<bool>();
     c.drain_timeout_s = j.at("drain_timeout_s").get<int32_t>();
+    c.enable_journey_tracing = j.at("enable_journey_tracing").get<bool>();
+    c.journey_tracing_sample_rate = j.at("journey_tracing_sample_rate").get<double>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.events_endpoint = j.at("events_endpoint").get<std::string>();
     return c;
   } catch (const json::exception& e) {
     return Error{std::string("frontend config: ") + e.what()};
@@ -75,7 +84,20 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
     return 1;
   }
 
+  std::optional<EventPublisher> hub;
+  if (!config->events_endpoint.empty()) hub.emplace(context, config->events_endpoint, name);
+  JourneyRecorder journey({config->enable_journey_tracing, config->journey_tracing_sample_rate,
+                           config->seed ^ static_cast<uint64_t>(config->client_index)},
+                          hub ? &*hub : nullptr);
+  if (journey.enabled()) {
+    log.info("journey tracing on, sample rate " +
+             std::to_string(config->journey_tracing_sample_rate) +
+             (hub ? "" : " (no event hub: events go nowhere)"));
+  }
   EngineClient engine(context, config->request_endpoint, config->output_endpoint, log);
+  engine.set_journey_sink([&journey](int32_t engine_index, const auto& events) {
+    journey.core_events(engine_index, events);
+  });
   std::optional<HttpServer> http;
   try {
     HttpServerOptions options;
@@ -103,7 +125,7 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
   api_config.client_index = config->client_index;
   api_config.api_key = config->api_key;
   api_config.priority_scheduling = config->priority_scheduling;
-  OpenAiServer api(api_config, *tokenizer, *tokenizer_config, engine, log);
+  OpenAiServer api(api_config, *tokenizer, *tokenizer_config, engine, journey, log);
   api.install(*http);
 
   if (auto ok = engine.wait_for_engine(std::chrono::seconds(120)); !ok) {

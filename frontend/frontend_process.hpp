@@ -21,6 +21,10 @@ struct FrontendProcessConfig {
   std::string api_key;
   bool priority_scheduling = false;
   int32_t drain_timeout_s = 30;  // SIGTERM: how long in-flight requests may take
+  bool enable_journey_tracing = false;     // --enable-journey-tracing
+  double journey_tracing_sample_rate = 1.0;  // --journey-tracing-sample-rate
+  uint64_t seed = 0;                          // --seed: the sampling sequence
+  std::string events_endpoint;  // the event hub's intake; empty: no hub
 };
 
 std::string to_json_text(const FrontendProcessConfig& config);

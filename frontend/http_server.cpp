@@ -266,6 +266,9 @@ HttpRequest make_request(http::request<http::string_body>&& msg, const std::stri
   req.version = msg.version();
   req.remote = remote;
   req.body = std::move(msg.body());
+  req.received_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::steady_clock::now().time_since_epoch())
+                        .count();
   return req;
 }
 

@@ -44,6 +44,7 @@ struct HttpRequest {
   HttpHeaders headers;    // as received, in order
   std::string remote;     // "ip:port" of the peer ("[ip6]:port" for IPv6), for logs
   unsigned version = 11;  // 10 for HTTP/1.0, 11 for HTTP/1.1
+  int64_t received_ns = 0;  // steady clock, when the whole request had been read
 
   // Case-insensitive lookup; nullopt if absent. The first one wins if repeated.
   std::optional<std::string_view> header(std::string_view name) const;

@@ -10,6 +10,7 @@
 #include "frontend/openai_response.hpp"
 #include "frontend/request_stream.hpp"
 #include "frontend/stop_string_matcher.hpp"
+#include "proto/trace_attributes.hpp"
 
 namespace waypoint {
 
@@ -40,6 +41,7 @@ struct Choice {
   std::string finish_reason;
   std::optional<std::variant<std::string, int32_t>> stop_reason;
   RequestStream::Update update;
+  ApiJourney journey;  // untraced unless sampled
 
   Choice(const Tokenizer& tokenizer, const GenerationParams& params)
       : detokenizer(tokenizer, params.skip_special_tokens),
@@ -96,15 +98,16 @@ struct Choice {
 
 OpenAiServer::OpenAiServer(OpenAiServerConfig config, const Tokenizer& tokenizer,
                            const TokenizerConfig& tokenizer_config, EngineClient& engine,
-                           const Logger& log)
+                           JourneyRecorder& journey, const Logger& log)
     : config_(std::move(config)),
       tokenizer_(tokenizer),
       tokenizer_config_(tokenizer_config),
       engine_(engine),
+      journey_(journey),
       log_(log),
       created_(static_cast<int64_t>(epoch_seconds())),
       id_salt_(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)),
-      metrics_(config_.served_model_name, 0) {}
+      metrics_(config_.served_model_name, 0, config_.client_index) {}
 
 void OpenAiServer::install(HttpServer& http) {
   auto bind = [this](void (OpenAiServer::*method)(const HttpRequest&, HttpResponder&)) {
@@ -165,6 +168,7 @@ void OpenAiServer::version(const HttpRequest&, HttpResponder& responder) {
 
 void OpenAiServer::metrics(const HttpRequest&, HttpResponder& responder) {
   if (auto stats = engine_.last_stats()) metrics_.observe(*stats);
+  metrics_.observe_frontend(journey_.live_states(), journey_.dropped());
   responder.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render());
 }
 
@@ -255,7 +259,7 @@ void OpenAiServer::completions(const HttpRequest& request, HttpResponder& respon
     }
   }
   generate(Api::kCompletions, parsed->model.empty() ? config_.served_model_name : parsed->model,
-           std::move(prompts), parsed->params, responder);
+           std::move(prompts), parsed->params, request.received_ns, responder);
 }
 
 void OpenAiServer::chat(const HttpRequest& request, HttpResponder& responder) {
@@ -270,11 +274,12 @@ void OpenAiServer::chat(const HttpRequest& request, HttpResponder& responder) {
   // By default the template writes the special tokens (BOS) itself.
   prompts.push_back({tokenizer_.encode(*text, parsed->add_special_tokens)});
   generate(Api::kChat, parsed->model.empty() ? config_.served_model_name : parsed->model,
-           std::move(prompts), parsed->params, responder);
+           std::move(prompts), parsed->params, request.received_ns, responder);
 }
 
 void OpenAiServer::generate(Api api, const std::string& model, std::vector<Prompt> prompts,
-                            const GenerationParams& params, HttpResponder& responder) {
+                            const GenerationParams& params, int64_t received_ns,
+                            HttpResponder& responder) {
   const double arrival = epoch_seconds();
   if (params.priority != 0 && !config_.priority_scheduling) {
     return send_error(responder,
@@ -310,13 +315,20 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
   auto waker = std::make_shared<Waker>();
   std::vector<std::unique_ptr<Choice>> choices;
   std::vector<std::string> live_ids;
-  auto abort_unfinished = [&] {
+  // Ends the request early: the engine forgets what still runs, and every
+  // traced journey ends ABORTED with the reason.
+  auto abort_unfinished = [&](std::string_view reason) {
     std::vector<std::string> ids;
     for (const auto& c : choices) {
       if (!c->finished || c->stopped_here) ids.push_back(c->request_id);
+      c->journey.aborted(reason);
     }
     engine_.abort(ids);
   };
+  constexpr std::string_view kClientGone = "client disconnected";
+  // Sampled once per HTTP request; the core obeys the decision, so a trace
+  // has both halves or neither.
+  const bool traced = journey_.sample();
 
   for (size_t i = 0; i < prompts.size(); ++i) {
     auto choice = std::make_unique<Choice>(tokenizer_, params);
@@ -324,6 +336,8 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     choice->request_id = prompts.size() == 1 ? meta.id : meta.id + "-" + std::to_string(i);
     choice->prompt_token_ids = std::move(prompts[i].token_ids);
     choice->stream = std::make_shared<RequestStream>(waker);
+
+    if (traced) choice->journey = ApiJourney(journey_, choice->request_id, received_ns);
 
     EngineCoreRequest request;
     request.request_id = choice->request_id;
@@ -334,10 +348,16 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     request.arrival_time = arrival;
     request.client_index = config_.client_index;
     request.priority = params.priority;
+    if (journey_.enabled()) {
+      request.trace_headers.emplace();
+      (*request.trace_headers)[std::string(kJourneySampledHeader)] = traced ? "1" : "0";
+    }
+    choice->journey.handoff(static_cast<int32_t>(choice->prompt_token_ids.size()),
+                            *request.sampling_params.max_tokens, params.stream);
     if (auto ok = engine_.add_request(request, choice->stream); !ok) {
       choices.push_back(std::move(choice));
       choices.back()->finished = true;  // never reached the engine
-      abort_unfinished();
+      abort_unfinished("engine unavailable: " + ok.error().message);
       return send_error(responder, unavailable(ok.error().message));
     }
     choices.push_back(std::move(choice));
@@ -357,7 +377,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
         d.first = true;
         if (params.return_token_ids) d.prompt_token_ids = c->prompt_token_ids;
         if (!responder.write(sse_data(chunk_json(d)))) {
-          abort_unfinished();
+          abort_unfinished(kClientGone);
           return;
         }
       }
@@ -369,7 +389,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
   while (unfinished > 0) {
     const WaitResult woke = responder.wait(waker->fd(), std::chrono::milliseconds(1000));
     if (woke == WaitResult::kPeerClosed) {
-      abort_unfinished();
+      abort_unfinished(kClientGone);
       return;
     }
     waker->drain();
@@ -380,6 +400,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
         engine_error = error;
         break;
       }
+      if (c->update.first_output_ns) c->journey.first_response(*c->update.first_output_ns);
       if (c->stopped_here) stopped.push_back(c->request_id);
       if (params.stream) {
         ChunkDelta d;
@@ -399,7 +420,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
         }
         const bool worth_sending = !d.text.empty() || d.finish_reason || !d.token_ids.empty();
         if (worth_sending && !responder.write(sse_data(chunk_json(d)))) {
-          abort_unfinished();
+          abort_unfinished(kClientGone);
           return;
         }
       }
@@ -419,14 +440,21 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     }
   };
   if (engine_error) {
-    abort_unfinished();
+    abort_unfinished("engine failed: " + *engine_error);
     return fail(internal_error("the request failed: " + *engine_error));
   }
   for (const auto& c : choices) {
     if (c->finish_reason == "error") {
+      for (const auto& other : choices) other->journey.aborted("the engine could not run it");
       return fail(internal_error("the engine could not run request " + c->request_id));
     }
   }
+  // DEPARTED once the whole response is out.
+  auto departed = [&] {
+    for (const auto& c : choices) {
+      c->journey.departed(static_cast<int32_t>(c->token_ids.size()), c->finish_reason);
+    }
+  };
 
   Usage usage;
   for (const auto& c : choices) {
@@ -439,6 +467,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
                                     : completion_usage_chunk_json(meta, usage)));
     }
     responder.write(kSseDone);
+    departed();
     return;
   }
   std::vector<ChoiceResult> results;
@@ -457,6 +486,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
   responder.send(200, kJson,
                  chat ? chat_response_json(meta, results, usage, choices.front()->prompt_token_ids)
                       : completion_response_json(meta, results, usage));
+  departed();
 }
 
 }  // namespace waypoint

@@ -9,6 +9,7 @@
 
 #include "frontend/engine_client.hpp"
 #include "frontend/http_server.hpp"
+#include "frontend/journey_recorder.hpp"
 #include "frontend/openai_protocol.hpp"
 #include "frontend/server_metrics.hpp"
 #include "frontend/tokenizer.hpp"
@@ -28,7 +29,8 @@ struct OpenAiServerConfig {
 class OpenAiServer {
  public:
   OpenAiServer(OpenAiServerConfig config, const Tokenizer& tokenizer,
-               const TokenizerConfig& tokenizer_config, EngineClient& engine, const Logger& log);
+               const TokenizerConfig& tokenizer_config, EngineClient& engine,
+               JourneyRecorder& journey, const Logger& log);
 
   void install(HttpServer& http);
   // New requests get 503 from now on; those in flight go on.
@@ -50,8 +52,9 @@ class OpenAiServer {
   void chat(const HttpRequest& request, HttpResponder& responder);
 
   // The shared path of both generation endpoints, from token ids onwards.
+  // `received_ns` is when the HTTP request was read: the journey's ARRIVED.
   void generate(Api api, const std::string& model, std::vector<Prompt> prompts,
-                const GenerationParams& params, HttpResponder& responder);
+                const GenerationParams& params, int64_t received_ns, HttpResponder& responder);
 
   // nullopt when the request may go on; else the error to answer with.
   std::optional<ApiError> admit(const HttpRequest& request, bool needs_auth) const;
@@ -66,6 +69,7 @@ class OpenAiServer {
   const Tokenizer& tokenizer_;
   const TokenizerConfig& tokenizer_config_;
   EngineClient& engine_;
+  JourneyRecorder& journey_;
   const Logger& log_;
   const int64_t created_;
   const uint64_t id_salt_;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <stdexcept>
 
@@ -29,6 +30,12 @@ void Waker::drain() {
 void RequestStream::push(const EngineCoreOutput& output) {
   {
     std::lock_guard lock(mutex_);
+    if (!had_output_ && !output.new_token_ids.empty()) {
+      had_output_ = true;
+      pending_.first_output_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count();
+    }
     pending_.token_ids.insert(pending_.token_ids.end(), output.new_token_ids.begin(),
                               output.new_token_ids.end());
     if (output.finish_reason) pending_.finish_reason = output.finish_reason;
@@ -51,6 +58,7 @@ void RequestStream::take(Update& out) {
   out.finish_reason.reset();
   out.stop_reason.reset();
   out.error.reset();
+  out.first_output_ns.reset();
   std::lock_guard lock(mutex_);
   std::swap(out, pending_);
 }

@@ -41,6 +41,9 @@ class RequestStream {
     std::optional<TokenId> stop_reason;
     int32_t num_cached_tokens = 0;
     std::optional<std::string> error;  // the engine is gone; no more output will come
+    // Set in the one update that brings the first tokens: when the engine
+    // client received them (steady clock, ns), for FIRST_RESPONSE_FROM_CORE.
+    std::optional<int64_t> first_output_ns;
   };
 
   void push(const EngineCoreOutput& output);
@@ -51,6 +54,7 @@ class RequestStream {
   std::shared_ptr<Waker> waker_;
   std::mutex mutex_;
   Update pending_;
+  bool had_output_ = false;
 };
 
 }  // namespace waypoint

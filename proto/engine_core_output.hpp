@@ -49,10 +49,16 @@ struct SchedulerStats {
   int64_t prefix_cache_hits = 0;     // tokens found
   int64_t num_preemptions = 0;
   uint64_t scheduler_step = 0;
+  // Debug gauges: traced requests whose journey has not ended (0 when idle,
+  // or tracing state leaked), and events the core's hub publisher dropped
+  // since it started.
+  int64_t journey_live_states = 0;
+  uint64_t events_dropped = 0;
 
   bool operator==(const SchedulerStats&) const = default;
   MSGPACK_DEFINE_ARRAY(num_running_reqs, num_waiting_reqs, kv_cache_usage, prefix_cache_queries,
-                       prefix_cache_hits, num_preemptions, scheduler_step)
+                       prefix_cache_hits, num_preemptions, scheduler_step, journey_live_states,
+                       events_dropped)
 };
 
 struct EngineCoreOutputs {

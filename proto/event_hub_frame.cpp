@@ -59,11 +59,35 @@ void pack_value(msgpack::sbuffer& buffer, msgpack::packer<msgpack::sbuffer>& pk,
           pk.pack_nil();
         } else if constexpr (std::is_same_v<V, double>) {
           pack_float64(buffer, v);
+        } else if constexpr (std::is_same_v<V, std::vector<int64_t>>) {
+          pk.pack_array(static_cast<uint32_t>(v.size()));
+          for (int64_t i : v) pk.pack(i);
         } else {
           pk.pack(v);
         }
       },
       value);
+}
+
+Result<int64_t> read_int(const msgpack::object& o) {
+  if (o.type == msgpack::type::NEGATIVE_INTEGER) return o.via.i64;
+  if (o.type != msgpack::type::POSITIVE_INTEGER) return Error{"is not an integer"};
+  if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return Error{"is out of the int64 range"};
+  }
+  return static_cast<int64_t>(o.via.u64);
+}
+
+Result<AttrValue> read_int_list(const msgpack::object& o) {
+  std::vector<int64_t> list;
+  list.reserve(o.via.array.size);
+  for (uint32_t i = 0; i < o.via.array.size; ++i) {
+    auto item = read_int(o.via.array.ptr[i]);
+    if (!item)
+      return Error{"list attribute item " + std::to_string(i) + " " + item.error().message};
+    list.push_back(*item);
+  }
+  return AttrValue{std::move(list)};
 }
 
 Result<AttrValue> read_value(const msgpack::object& o) {
@@ -73,19 +97,20 @@ Result<AttrValue> read_value(const msgpack::object& o) {
     case msgpack::type::BOOLEAN:
       return AttrValue{o.via.boolean};
     case msgpack::type::POSITIVE_INTEGER:
-      if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        return Error{"integer attribute out of range"};
-      }
-      return AttrValue{static_cast<int64_t>(o.via.u64)};
-    case msgpack::type::NEGATIVE_INTEGER:
-      return AttrValue{o.via.i64};
+    case msgpack::type::NEGATIVE_INTEGER: {
+      auto i = read_int(o);
+      if (!i) return Error{"integer attribute " + i.error().message};
+      return AttrValue{*i};
+    }
     case msgpack::type::FLOAT32:
     case msgpack::type::FLOAT64:
       return AttrValue{o.via.f64};
     case msgpack::type::STR:
       return AttrValue{std::string(o.via.str.ptr, o.via.str.size)};
+    case msgpack::type::ARRAY:
+      return read_int_list(o);
     default:
-      return Error{"attribute value must be nil, bool, integer, float or string"};
+      return Error{"attribute value must be nil, bool, integer, float, string or integer list"};
   }
 }
 
@@ -96,10 +121,10 @@ Result<HubEvent> read_event(const msgpack::object& o) {
   for (uint32_t i = 0; i < o.via.map.size; ++i) {
     const auto& kv = o.via.map.ptr[i];
     if (kv.key.type != msgpack::type::STR) return Error{"event key must be a string"};
+    std::string key(kv.key.via.str.ptr, kv.key.via.str.size);
     auto value = read_value(kv.val);
-    if (!value) return value.error();
-    event.attrs.emplace_back(std::string(kv.key.via.str.ptr, kv.key.via.str.size),
-                             std::move(*value));
+    if (!value) return Error{"event attribute '" + key + "': " + value.error().message};
+    event.attrs.emplace_back(std::move(key), std::move(*value));
   }
   return event;
 }

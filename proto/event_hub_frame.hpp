@@ -20,10 +20,15 @@ inline constexpr std::string_view kTopicJourney = "journey";
 inline constexpr std::string_view kTopicStep = "step";
 inline constexpr std::string_view kTopicKv = "kv";
 
-// A replay ends with a message carrying seq -1.
+// A replay ends with the message [kTopicReplayEnd, kReplayEndSeq (seq -1), empty payload].
+inline constexpr std::string_view kTopicReplayEnd = "replay.end";
 inline constexpr uint64_t kReplayEndSeq = std::numeric_limits<uint64_t>::max();
 
-using AttrValue = std::variant<std::monostate, bool, int64_t, double, std::string>;
+// An int list carries KV block hashes and token ids; it is a msgpack array of
+// integers on the wire. A double is always written as float64, so a reader
+// never mistakes a whole double for an integer.
+using AttrValue =
+    std::variant<std::monostate, bool, int64_t, double, std::string, std::vector<int64_t>>;
 
 // One event: ordered attribute keys ("event.type", "request.id", ...) and values.
 struct HubEvent {

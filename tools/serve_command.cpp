@@ -24,8 +24,9 @@
 #include "proto/control_channel.hpp"
 #include "proto/log.hpp"
 #include "tools/make_model_command.hpp"
+#include "tools/event_hub.hpp"
 #include "tools/process_supervisor.hpp"
-#include "worker/kv_cache.hpp"
+#include "tools/serve_plan.hpp"
 #include "worker/llama_weights.hpp"
 #include "worker/model_config.hpp"
 #include "worker/shm_tp_group.hpp"
@@ -39,29 +40,6 @@ namespace waypoint::cli {
 
 namespace {
 
-struct ServeOptions {
-  std::string model;
-  std::string served_model_name;
-  std::string host = "127.0.0.1";
-  int port = 8000;
-  int api_server_count = 1;
-  int tensor_parallel_size = 1;
-  int max_model_len = 0;
-  int max_num_seqs = 256;
-  int max_num_batched_tokens = 0;
-  int long_prefill_token_threshold = 0;
-  int block_size = 16;
-  int num_gpu_blocks_override = 0;
-  int64_t kv_cache_memory_bytes = 0;
-  bool enable_prefix_caching = true;
-  std::string scheduling_policy = "fcfs";
-  uint64_t seed = 0;
-  int64_t max_request_bytes = 10 << 20;
-  std::string api_key;
-  int startup_timeout = 120;
-  int shutdown_timeout = 30;
-  std::string device = "cpu";
-};
 
 // Holds the run's private directory (its ZMQ ipc sockets) and the tensor-
 // parallel region, and removes both however the launcher leaves.
@@ -193,12 +171,6 @@ Result<std::string> demo_model(const Logger& log) {
   return dir.string();
 }
 
-struct Plan {
-  EngineCoreProcessConfig engine;
-  std::vector<FrontendProcessConfig> frontends;
-  std::vector<WorkerProcessConfig> workers;
-  std::string model_name;
-};
 
 int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   ServeOptions o;
@@ -236,7 +208,21 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
       "startup-timeout", po::value(&o.startup_timeout)->default_value(120),
       "seconds every process has to become ready")(
       "shutdown-timeout", po::value(&o.shutdown_timeout)->default_value(30),
-      "seconds in-flight requests get to finish on SIGINT/SIGTERM");
+      "seconds in-flight requests get to finish on SIGINT/SIGTERM")(
+      "enable-journey-tracing", po::bool_switch(&o.enable_journey_tracing),
+      "emit request journey events (core and API) to the event hub")(
+      "journey-tracing-sample-rate",
+      po::value(&o.journey_tracing_sample_rate)->default_value(1.0),
+      "fraction of requests traced, decided once per request in the frontend")(
+      "event-endpoint", po::value(&o.event_endpoint)->default_value(o.event_endpoint),
+      "the event hub's XPUB: where `waypoint events` and other subscribers connect")(
+      "event-replay-endpoint",
+      po::value(&o.event_replay_endpoint)->default_value(o.event_replay_endpoint),
+      "the event hub's replay ROUTER")(
+      "event-buffer", po::value(&o.event_buffer)->default_value(o.event_buffer),
+      "hub messages kept for replay")("kv-events", po::bool_switch(&o.kv_events),
+                                      "publish prefix-cache BlockStored/BlockRemoved/"
+                                      "AllBlocksCleared on the hub's kv topic");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
@@ -264,6 +250,11 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (o.max_request_bytes < 1024) return usage("--max-request-bytes must be at least 1024");
   if (o.startup_timeout < 1) return usage("--startup-timeout must be at least 1");
   if (o.shutdown_timeout < 0) return usage("--shutdown-timeout must not be negative");
+  if (!(o.journey_tracing_sample_rate >= 0.0 && o.journey_tracing_sample_rate <= 1.0))
+    return usage("--journey-tracing-sample-rate must be between 0 and 1");
+  if (o.event_buffer < 0) return usage("--event-buffer must not be negative");
+  if (o.event_endpoint.empty()) return usage("--event-endpoint must not be empty");
+  if (o.event_replay_endpoint.empty()) return usage("--event-replay-endpoint must not be empty");
   o.enable_prefix_caching = vm.count("no-enable-prefix-caching") == 0;
 
   Logger log("serve");
@@ -289,36 +280,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
     return kExitFailure;
   }
 
-  SchedulerConfig sc;
-  sc.max_model_len = o.max_model_len > 0 ? o.max_model_len : model->max_position_embeddings;
-  if (sc.max_model_len > model->max_position_embeddings) {
-    return usage("--max-model-len " + std::to_string(sc.max_model_len) +
-                 " exceeds the model's max_position_embeddings " +
-                 std::to_string(model->max_position_embeddings));
-  }
-  sc.max_num_seqs = o.max_num_seqs;
-  sc.max_num_batched_tokens =
-      o.max_num_batched_tokens > 0 ? o.max_num_batched_tokens : std::max(2048, sc.max_model_len);
-  sc.long_prefill_token_threshold = o.long_prefill_token_threshold;
-  sc.block_size = o.block_size;
-  sc.enable_prefix_caching = o.enable_prefix_caching;
-  sc.policy =
-      o.scheduling_policy == "priority" ? SchedulingPolicy::PRIORITY : SchedulingPolicy::FCFS;
-  sc.eos_token_id = model->eos_token_id;
-  if (sc.block_size < 1) return usage("--block-size must be positive");
-  const int64_t per_block = KvCache::bytes_per_block(
-      model->num_hidden_layers, sc.block_size, model->num_key_value_heads / o.tensor_parallel_size,
-      model->head_dim);
-  if (o.num_gpu_blocks_override > 0) {
-    sc.num_blocks = o.num_gpu_blocks_override;
-  } else if (o.kv_cache_memory_bytes > 0) {
-    sc.num_blocks = static_cast<int32_t>(o.kv_cache_memory_bytes / per_block);
-  } else {
-    const int64_t wanted =
-        1 + int64_t{sc.max_num_seqs} * ((sc.max_model_len + sc.block_size - 1) / sc.block_size);
-    sc.num_blocks = static_cast<int32_t>(std::min<int64_t>(wanted, (int64_t{2} << 30) / per_block));
-  }
-  if (auto ok = sc.validate(); !ok) return usage(ok.error().message);
+  auto scheduler = scheduler_config(o, *model);
+  if (!scheduler) return usage(scheduler.error().message);
+  const SchedulerConfig& sc = *scheduler;
 
   try {
     RunFiles files;
@@ -327,54 +291,31 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
     reservation.emplace(o.host, o.port);
     const uint16_t port = reservation->port();
 
-    Plan plan;
-    plan.model_name =
-        o.served_model_name.empty() ? fs::path(o.model).filename().string() : o.served_model_name;
-    if (plan.model_name.empty()) plan.model_name = o.model;
-    plan.engine.scheduler = sc;
-    plan.engine.world_size = o.tensor_parallel_size;
-    plan.engine.steps_endpoint = files.ipc("steps");
-    plan.engine.reply_endpoint = files.ipc("replies");
+    ServeEndpoints endpoints;
+    endpoints.steps = files.ipc("steps");
+    endpoints.replies = files.ipc("replies");
+    endpoints.event_intake = files.ipc("events");
     for (int i = 0; i < o.api_server_count; ++i) {
-      FrontendProcessConfig f;
-      f.model_dir = o.model;
-      f.served_model_name = plan.model_name;
-      f.host = o.host;
-      f.port = port;
-      f.client_index = i;
-      f.max_model_len = sc.max_model_len;
-      f.request_endpoint = files.ipc("frontend-" + std::to_string(i) + "-requests");
-      f.output_endpoint = files.ipc("frontend-" + std::to_string(i) + "-outputs");
-      f.max_request_bytes = o.max_request_bytes;
-      f.api_key = o.api_key;
-      f.priority_scheduling = sc.policy == SchedulingPolicy::PRIORITY;
-      f.drain_timeout_s = o.shutdown_timeout;
-      plan.engine.frontends.push_back({f.request_endpoint, f.output_endpoint});
-      plan.frontends.push_back(f);
+      endpoints.frontend_requests.push_back(files.ipc("frontend-" + std::to_string(i) + "-requests"));
+      endpoints.frontend_outputs.push_back(files.ipc("frontend-" + std::to_string(i) + "-outputs"));
     }
-    std::string shm_path;
     if (o.tensor_parallel_size > 1) {
-      shm_path = "/dev/shm/waypoint-" + std::to_string(::getpid()) + "-tp";
+      endpoints.tp_shm_path = "/dev/shm/waypoint-" + std::to_string(::getpid()) + "-tp";
       auto ok = ShmTpGroup::create_file(
-          shm_path, o.tensor_parallel_size,
+          endpoints.tp_shm_path, o.tensor_parallel_size,
           tp_max_floats(sc.max_num_batched_tokens, model->hidden_size), kTpMessageBytes);
       if (!ok) throw std::runtime_error(ok.error().message);
-      files.set_shm(shm_path);
+      files.set_shm(endpoints.tp_shm_path);
     }
-    for (int r = 0; r < o.tensor_parallel_size; ++r) {
-      WorkerProcessConfig w;
-      w.model_dir = o.model;
-      w.rank = r;
-      w.world_size = o.tensor_parallel_size;
-      w.num_blocks = sc.num_blocks;
-      w.block_size = sc.block_size;
-      w.seed = o.seed;
-      w.max_num_batched_tokens = sc.max_num_batched_tokens;
-      w.tp_shm_path = shm_path;
-      w.steps_endpoint = plan.engine.steps_endpoint;
-      w.reply_endpoint = plan.engine.reply_endpoint;
-      plan.workers.push_back(w);
-    }
+    const ServePlan plan = make_serve_plan(o, sc, endpoints, port);
+
+    // The hub first: producers connect to it as they start.
+    zmq::context_t context(1);
+    EventHub hub(context, {endpoints.event_intake, o.event_endpoint, o.event_replay_endpoint,
+                           static_cast<size_t>(o.event_buffer)});
+    log.info("event hub on " + hub.publish_endpoint() + " (replay " + hub.replay_endpoint() +
+             ")" + (o.enable_journey_tracing ? "; journey tracing on" : "") +
+             (o.kv_events ? "; kv events on" : ""));
 
     // Every child's configuration, by the name it will say HELLO with.
     std::map<std::string, std::string> configs;
@@ -392,7 +333,6 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
       to_start.emplace_back(name, "frontend");
     }
 
-    zmq::context_t context(1);
     const std::string control_endpoint = files.ipc("control");
     control::Server control(context, control_endpoint);
     ProcessSupervisor children;

@@ -1,7 +1,9 @@
 // One engine-core step without the model: schedule() plus
-// update_from_output(), with 256 running decode requests, 64 waiting, and
-// block size 16. The synthetic executor's time is excluded (manual timing),
-// since a real step hands that part to the workers.
+// update_from_output() plus encoding each client's EngineCoreOutputs, with
+// 256 running decode requests, 64 waiting, and block size 16. The synthetic
+// executor's time is excluded (manual timing), since a real step hands that
+// part to the workers. Run with journey tracing off and on, side by side, it
+// is the core's cost of tracing; BM_JourneyEvent is the cost of one event.
 #include <chrono>
 #include <random>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "engine_core/scheduler.hpp"
 #include "engine_core/synthetic_executor.hpp"
+#include "proto/codec.hpp"
 
 namespace waypoint {
 namespace {
@@ -33,6 +36,7 @@ EngineCoreRequest make_request(int n, std::mt19937_64& rng) {
 
 void BM_SchedulerStep(benchmark::State& state) {
   const bool prefix_caching = state.range(0) != 0;
+  const bool journey = state.range(1) != 0;
   SchedulerConfig config;
   config.max_num_seqs = kRunning;
   config.max_num_batched_tokens = 2048;
@@ -40,6 +44,7 @@ void BM_SchedulerStep(benchmark::State& state) {
   config.block_size = 16;
   config.num_blocks = 1 + kRunning * (2048 / 16);
   config.enable_prefix_caching = prefix_caching;
+  config.enable_journey_tracing = journey;
   SteadyClock clock;
   Scheduler scheduler(config, clock);
   SyntheticExecutor executor;
@@ -59,7 +64,8 @@ void BM_SchedulerStep(benchmark::State& state) {
     top_up();
   }
 
-  int64_t tokens = 0, admissions = 0;
+  int64_t tokens = 0, admissions = 0, events = 0;
+  size_t bytes = 0;
   double schedule_s = 0, update_s = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -68,8 +74,11 @@ void BM_SchedulerStep(benchmark::State& state) {
     ModelRunnerOutput result = executor.execute_model(step);
     const auto t2 = std::chrono::steady_clock::now();
     const StepOutputs& outputs = scheduler.update_from_output(step, result);
+    for (const auto& batch : outputs) {
+      bytes += encode(batch).size();
+      if (batch.journey_events) events += static_cast<int64_t>(batch.journey_events->size());
+    }
     const auto t3 = std::chrono::steady_clock::now();
-    benchmark::DoNotOptimize(outputs);
     schedule_s += std::chrono::duration<double>(t1 - t0).count();
     update_s += std::chrono::duration<double>(t3 - t2).count();
     state.SetIterationTime(std::chrono::duration<double>((t1 - t0) + (t3 - t2)).count());
@@ -87,13 +96,47 @@ void BM_SchedulerStep(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kAvgIterations);
   state.counters["admits_per_step"] =
       benchmark::Counter(static_cast<double>(admissions), benchmark::Counter::kAvgIterations);
+  state.counters["events_per_step"] =
+      benchmark::Counter(static_cast<double>(events), benchmark::Counter::kAvgIterations);
+  state.counters["bytes_per_step"] =
+      benchmark::Counter(static_cast<double>(bytes), benchmark::Counter::kAvgIterations);
+  state.counters["journey_live"] = static_cast<double>(scheduler.journey_live_states());
 }
+// Off and on interleaved, so drift on a noisy machine hits both alike.
 BENCHMARK(BM_SchedulerStep)
-    ->Arg(1)
-    ->Arg(0)
-    ->ArgName("prefix_caching")
+    ->Args({1, 0})
+    ->Args({1, 1})
+    ->Args({0, 0})
+    ->Args({0, 1})
+    ->ArgNames({"prefix_caching", "journey"})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
+
+// One journey event at a transition: the clock read, the snapshot, the
+// append to its client's buffer, and (amortized) the per-step flush.
+void BM_JourneyEvent(benchmark::State& state) {
+  SteadyClock clock;
+  JourneyTracer tracer(clock, true);
+  std::vector<EngineCoreOutputs> outputs(1);
+  Request request;
+  request.request_id = "cmpl-3f2a9c1e0b7d4e5f3f2a9c1e-0";  // vLLM-shaped: heap-allocated
+  request.num_prompt_tokens = 128;
+  request.num_computed_tokens = 64;
+  request.max_tokens = 256;
+  request.all_token_ids.resize(130);
+  uint64_t step = 0;
+  int in_buffer = 0;
+  for (auto _ : state) {
+    tracer.scheduled(request, ++step);
+    if (++in_buffer == 256) {  // about one step's worth at batch 256
+      tracer.flush_into(outputs);
+      in_buffer = 0;
+    }
+  }
+  benchmark::DoNotOptimize(outputs);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_JourneyEvent)->Unit(benchmark::kNanosecond);
 
 }  // namespace
 }  // namespace waypoint

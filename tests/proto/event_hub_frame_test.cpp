@@ -43,7 +43,7 @@ std::string seq_bytes(uint64_t seq) {
   return std::string(a.data(), a.size());
 }
 
-TEST(proto_EventHub, FrameRoundTrip) {
+TEST(proto_event_hub_frame, FrameRoundTrip) {
   const HubFrame frame{std::string(kTopicJourney), 0x0102030405060708,
                        encode_hub_payload(sample_payload())};
   const auto parts = encode_hub_frame(frame);
@@ -56,7 +56,7 @@ TEST(proto_EventHub, FrameRoundTrip) {
   EXPECT_EQ(*back, frame);
 }
 
-TEST(proto_EventHub, SeqIsBigEndian) {
+TEST(proto_event_hub_frame, SeqIsBigEndian) {
   const std::string bytes = seq_bytes(0x0102030405060708);
   ASSERT_EQ(bytes.size(), 8u);
   for (std::size_t i = 0; i < 8; ++i) {
@@ -68,7 +68,7 @@ TEST(proto_EventHub, SeqIsBigEndian) {
   EXPECT_EQ(seq_bytes(1), std::string("\0\0\0\0\0\0\0\x01", 8));
 }
 
-TEST(proto_EventHub, ReplayEndIsAllOnes) {
+TEST(proto_event_hub_frame, ReplayEndIsAllOnes) {
   EXPECT_EQ(seq_bytes(kReplayEndSeq), std::string(8, '\xff'));
   auto back = decode_seq(std::string(8, '\xff'));
   ASSERT_TRUE(back.ok());
@@ -76,7 +76,7 @@ TEST(proto_EventHub, ReplayEndIsAllOnes) {
   EXPECT_EQ(*back, std::numeric_limits<uint64_t>::max());
 }
 
-TEST(proto_EventHub, SeqOfTheWrongSizeIsRefused) {
+TEST(proto_event_hub_frame, SeqOfTheWrongSizeIsRefused) {
   for (std::size_t n : {0u, 1u, 7u, 9u, 16u}) {
     auto r = decode_seq(std::string(n, '\x01'));
     ASSERT_FALSE(r.ok()) << n;
@@ -84,7 +84,7 @@ TEST(proto_EventHub, SeqOfTheWrongSizeIsRefused) {
   }
 }
 
-TEST(proto_EventHub, MalformedFramesAreRefused) {
+TEST(proto_event_hub_frame, MalformedFramesAreRefused) {
   const std::string seq = seq_bytes(3);
   EXPECT_FALSE(decode_hub_frame({}).ok());
   EXPECT_FALSE(decode_hub_frame({"journey", seq}).ok());
@@ -95,7 +95,7 @@ TEST(proto_EventHub, MalformedFramesAreRefused) {
   EXPECT_EQ(r.error().message, "hub message has an empty topic");
 }
 
-TEST(proto_EventHub, PayloadRoundTripsEveryAttributeKind) {
+TEST(proto_event_hub_frame, PayloadRoundTripsEveryAttributeKind) {
   HubPayload p;
   p.ts = 1732380000.125;
   p.producer = "engine-3";
@@ -127,7 +127,7 @@ TEST(proto_EventHub, PayloadRoundTripsEveryAttributeKind) {
 
 // A double attribute that happens to be whole (a 2.0 s latency) must come back
 // as a double, not turn into an integer attribute.
-TEST(proto_EventHub, WholeDoublesStayDoubles) {
+TEST(proto_event_hub_frame, WholeDoublesStayDoubles) {
   HubPayload p;
   p.ts = 1732380000.0;
   p.producer = "engine-0";
@@ -146,7 +146,7 @@ TEST(proto_EventHub, WholeDoublesStayDoubles) {
 }
 
 // Other producers may write ts as an integer and float32 values.
-TEST(proto_EventHub, PayloadAcceptsOtherNumberEncodings) {
+TEST(proto_event_hub_frame, PayloadAcceptsOtherNumberEncodings) {
   const std::string bytes = packed([](Packer& pk) {
     pk.pack_map(3);
     pk.pack("ts");
@@ -165,7 +165,7 @@ TEST(proto_EventHub, PayloadAcceptsOtherNumberEncodings) {
   EXPECT_EQ(std::get<double>(*p->events[0].find("ratio")), 0.5);
 }
 
-TEST(proto_EventHub, PayloadIgnoresUnknownTopLevelKeys) {
+TEST(proto_event_hub_frame, PayloadIgnoresUnknownTopLevelKeys) {
   const std::string bytes = packed([](Packer& pk) {
     pk.pack_map(5);
     pk.pack("schema");
@@ -190,7 +190,7 @@ TEST(proto_EventHub, PayloadIgnoresUnknownTopLevelKeys) {
   EXPECT_EQ(std::get<std::string>(*p->events[0].find("event.type")), "QUEUED");
 }
 
-TEST(proto_EventHub, PayloadThatIsNotAMapIsRefused) {
+TEST(proto_event_hub_frame, PayloadThatIsNotAMapIsRefused) {
   auto r = decode_hub_payload(packed([](Packer& pk) { pk.pack_array(0); }));
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "hub payload must be a map");
@@ -198,7 +198,7 @@ TEST(proto_EventHub, PayloadThatIsNotAMapIsRefused) {
   EXPECT_FALSE(decode_hub_payload("").ok());
 }
 
-TEST(proto_EventHub, NonStringKeysAreRefused) {
+TEST(proto_event_hub_frame, NonStringKeysAreRefused) {
   auto top = decode_hub_payload(packed([](Packer& pk) {
     pk.pack_map(2);
     pk.pack(1);
@@ -221,7 +221,7 @@ TEST(proto_EventHub, NonStringKeysAreRefused) {
   EXPECT_EQ(inner.error().message, "event key must be a string");
 }
 
-TEST(proto_EventHub, BadPayloadFieldsAreRefused) {
+TEST(proto_event_hub_frame, BadPayloadFieldsAreRefused) {
   auto no_events = decode_hub_payload(packed([](Packer& pk) {
     pk.pack_map(1);
     pk.pack("ts");
@@ -243,7 +243,7 @@ TEST(proto_EventHub, BadPayloadFieldsAreRefused) {
   EXPECT_FALSE(decode_hub_payload(one_field("producer", 3)).ok());
   EXPECT_FALSE(decode_hub_payload(one_field("events", 3)).ok());
 
-  // Events must be maps and attribute values scalars.
+  // Events must be maps, and attribute values scalars or integer lists.
   EXPECT_FALSE(decode_hub_payload(packed([](Packer& pk) {
                  pk.pack_map(1);
                  pk.pack("events");
@@ -255,8 +255,8 @@ TEST(proto_EventHub, BadPayloadFieldsAreRefused) {
                  pk.pack("events");
                  pk.pack_array(1);
                  pk.pack_map(1);
-                 pk.pack("list");
-                 pk.pack(std::vector<int>{1});
+                 pk.pack("map");
+                 pk.pack(std::map<std::string, int>{{"a", 1}});
                })).ok());
   // An integer attribute too large for int64 cannot be represented.
   EXPECT_FALSE(decode_hub_payload(packed([](Packer& pk) {
@@ -269,8 +269,85 @@ TEST(proto_EventHub, BadPayloadFieldsAreRefused) {
                })).ok());
 }
 
+// KV events carry block hashes (64-bit, so negative as int64) and token ids.
+TEST(proto_event_hub_frame, IntListsRoundTrip) {
+  HubPayload p;
+  p.ts = 1732380000.5;
+  p.producer = "engine-0";
+  p.events.push_back(HubEvent{{
+      {"event.type", std::string("kv.BlockStored")},
+      {"kv.block_hashes", std::vector<int64_t>{std::numeric_limits<int64_t>::min(), -1, 0,
+                                               std::numeric_limits<int64_t>::max()}},
+      {"kv.token_ids", std::vector<int64_t>{1, 127, 128, 65535, 65536, 1 << 30}},
+      {"empty", std::vector<int64_t>{}},
+  }});
+  const std::string bytes = encode_hub_payload(p);
+  auto back = decode_hub_payload(bytes);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, p);
+  EXPECT_TRUE(std::holds_alternative<std::vector<int64_t>>(*back->events[0].find("empty")));
+
+  // Any msgpack reader sees a plain array of integers.
+  const msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
+  const auto root = handle->as<std::map<std::string, msgpack::object>>();
+  const auto events = root.at("events").as<std::vector<msgpack::object>>();
+  const auto first = events[0].as<std::map<std::string, msgpack::object>>();
+  ASSERT_EQ(first.at("kv.token_ids").type, msgpack::type::ARRAY);
+  EXPECT_EQ(first.at("kv.token_ids").as<std::vector<int64_t>>(),
+            (std::vector<int64_t>{1, 127, 128, 65535, 65536, 1 << 30}));
+}
+
+TEST(proto_event_hub_frame, ListWithANonIntegerIsRefused) {
+  const auto list_of = [](auto write_items) {
+    return packed([&](Packer& pk) {
+      pk.pack_map(1);
+      pk.pack("events");
+      pk.pack_array(1);
+      pk.pack_map(1);
+      pk.pack("kv.token_ids");
+      write_items(pk);
+    });
+  };
+  auto with_string = decode_hub_payload(list_of([](Packer& pk) {
+    pk.pack_array(3);
+    pk.pack(1);
+    pk.pack(2);
+    pk.pack("three");
+  }));
+  ASSERT_FALSE(with_string.ok());
+  EXPECT_EQ(with_string.error().message,
+            "event attribute 'kv.token_ids': list attribute item 2 is not an integer");
+  EXPECT_FALSE(decode_hub_payload(list_of([](Packer& pk) {
+                 pk.pack_array(2);
+                 pk.pack(1);
+                 pk.pack(0.5);
+               })).ok());
+  EXPECT_FALSE(decode_hub_payload(list_of([](Packer& pk) {
+                 pk.pack_array(1);
+                 pk.pack_nil();
+               })).ok());
+  EXPECT_FALSE(decode_hub_payload(list_of([](Packer& pk) {
+                 pk.pack_array(1);
+                 pk.pack(std::vector<int>{1});
+               })).ok());
+  EXPECT_FALSE(decode_hub_payload(list_of([](Packer& pk) {
+                 pk.pack_array(1);
+                 pk.pack(std::numeric_limits<uint64_t>::max());
+               })).ok());
+}
+
+TEST(proto_event_hub_frame, ReplayEndMarker) {
+  EXPECT_EQ(kTopicReplayEnd, "replay.end");
+  const auto parts = encode_hub_frame(HubFrame{std::string(kTopicReplayEnd), kReplayEndSeq, ""});
+  auto back = decode_hub_frame({parts[0], parts[1], parts[2]});
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->topic, kTopicReplayEnd);
+  EXPECT_EQ(back->seq, kReplayEndSeq);
+  EXPECT_TRUE(back->payload.empty());
+}
+
 // Read the payload as any msgpack library would, knowing nothing of HubPayload.
-TEST(proto_EventHub, PayloadIsSelfDescribing) {
+TEST(proto_event_hub_frame, PayloadIsSelfDescribing) {
   const std::string bytes = encode_hub_payload(sample_payload());
   const msgpack::object_handle handle = msgpack::unpack(bytes.data(), bytes.size());
   ASSERT_EQ(handle->type, msgpack::type::MAP);

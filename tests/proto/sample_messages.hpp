@@ -80,6 +80,8 @@ inline SchedulerStats full_scheduler_stats() {
   s.prefix_cache_hits = 999'999'999'999;
   s.num_preemptions = 2;
   s.scheduler_step = std::numeric_limits<uint64_t>::max();
+  s.journey_live_states = 3;
+  s.events_dropped = 12;
   return s;
 }
 

@@ -28,7 +28,16 @@ class ServeProcess {
                std::vector<std::pair<std::string, std::string>> env = {}) {
     int fds[2];
     if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    std::vector<std::string> argv_storage{binary, "serve", "--port", "0"};
+    // Ephemeral ports for the event hub too, so servers in parallel tests
+    // never collide; event_endpoint() reads back what was bound.
+    std::vector<std::string> argv_storage{binary,
+                                          "serve",
+                                          "--port",
+                                          "0",
+                                          "--event-endpoint",
+                                          "tcp://127.0.0.1:*",
+                                          "--event-replay-endpoint",
+                                          "tcp://127.0.0.1:*"};
     argv_storage.insert(argv_storage.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_storage) argv.push_back(a.data());
@@ -113,6 +122,15 @@ class ServeProcess {
 
   void signal(int sig) { ::kill(pid_, sig); }
   pid_t pid() const { return pid_; }
+  // The hub's XPUB and replay endpoints from "event hub on URL (replay URL)".
+  std::optional<std::pair<std::string, std::string>> event_endpoints() const {
+    static const std::regex hub(R"(event hub on (\S+) \(replay (\S+)\))");
+    std::smatch m;
+    const std::string text = log();
+    if (!std::regex_search(text, m, hub)) return std::nullopt;
+    return std::pair{m[1].str(), m[2].str()};
+  }
+
   std::string log() const {
     std::lock_guard lock(mutex_);
     return log_;

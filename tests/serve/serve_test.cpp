@@ -17,6 +17,7 @@
 
 #include "tests/serve/http_client.hpp"
 #include "tests/serve/serve_process.hpp"
+#include "tests/serve/test_server.hpp"
 #include "tests/worker/scratch_dir.hpp"
 
 namespace waypoint::testing {
@@ -24,50 +25,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-const std::string kBinary = WAYPOINT_BINARY;
-const std::string kModel = std::string(WAYPOINT_FIXTURE_DIR) + "/tiny-f32";
-
-struct Server {
-  std::unique_ptr<ServeProcess> process;
-  uint16_t port = 0;
-};
-
-Server start(std::vector<std::string> args,
-             std::vector<std::pair<std::string, std::string>> env = {}) {
-  if (std::find(args.begin(), args.end(), "--model") == args.end() &&
-      std::find(args.begin(), args.end(), "--no-model") == args.end()) {
-    args.insert(args.begin(), {"--model", kModel, "--served-model-name", "tiny"});
-  }
-  args.erase(std::remove(args.begin(), args.end(), "--no-model"), args.end());
-  Server s;
-  s.process = std::make_unique<ServeProcess>(kBinary, args, env);
-  auto port = s.process->wait_until_serving();
-  if (!port) ADD_FAILURE() << "server did not come up:\n" << s.process->log();
-  s.port = port.value_or(0);
-  return s;
-}
-
-json post_json(uint16_t port, const std::string& path, const json& body, int* status = nullptr) {
-  auto reply = http_call(port, "POST", path, body.dump());
-  if (!reply) {
-    ADD_FAILURE() << "no reply to POST " << path;
-    return json();
-  }
-  if (status) *status = reply->status;
-  return json::parse(reply->body, nullptr, false);
-}
-
-// The value of one sample line in /metrics ("name{labels} value").
-double metric(uint16_t port, const std::string& name) {
-  auto reply = http_call(port, "GET", "/metrics");
-  if (!reply) return -1;
-  const std::regex line("(^|\n)" + std::regex_replace(name, std::regex(":"), ":") +
-                        R"(\{[^}]*\} ([-0-9.e+]+))");
-  std::smatch m;
-  if (!std::regex_search(reply->body, m, line)) return -1;
-  return std::stod(m[2]);
-}
 
 void expect_all_children_gone(const ServeProcess& server) {
   const auto children = server.children();

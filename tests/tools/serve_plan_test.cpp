@@ -1,0 +1,92 @@
+// The seeds record a bug where tracing flags were parsed but never reached
+// the engine. Here every observability flag must arrive, through the plan and
+// the JSON a child process receives, in the config of the process that uses it.
+#include "tools/serve_plan.hpp"
+
+#include <gtest/gtest.h>
+
+namespace waypoint::cli {
+namespace {
+
+ModelConfig tiny_model() {
+  ModelConfig m;
+  m.vocab_size = 512;
+  m.hidden_size = 64;
+  m.intermediate_size = 128;
+  m.num_hidden_layers = 2;
+  m.num_attention_heads = 4;
+  m.num_key_value_heads = 2;
+  m.head_dim = 16;
+  m.max_position_embeddings = 256;
+  m.eos_token_id = 2;
+  return m;
+}
+
+ServeEndpoints endpoints(int frontends) {
+  ServeEndpoints e;
+  e.steps = "ipc:///run/steps";
+  e.replies = "ipc:///run/replies";
+  e.event_intake = "ipc:///run/events";
+  for (int i = 0; i < frontends; ++i) {
+    e.frontend_requests.push_back("ipc:///run/f" + std::to_string(i) + "-requests");
+    e.frontend_outputs.push_back("ipc:///run/f" + std::to_string(i) + "-outputs");
+  }
+  return e;
+}
+
+TEST(ServePlan, JourneyTracingFlagsReachTheCoreAndEveryFrontend) {
+  ServeOptions o;
+  o.model = "/models/tiny";
+  o.api_server_count = 2;
+  o.enable_journey_tracing = true;
+  o.journey_tracing_sample_rate = 0.25;
+  o.kv_events = true;
+  o.seed = 99;
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(sc.ok()) << sc.error().message;
+  const ServePlan plan = make_serve_plan(o, *sc, endpoints(2), 8000);
+
+  // What the engine core process reads back from its CONFIG message.
+  auto engine = engine_core_config_from_json(to_json_text(plan.engine));
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  EXPECT_TRUE(engine->scheduler.enable_journey_tracing);
+  EXPECT_TRUE(engine->kv_events);
+  EXPECT_EQ(engine->events_endpoint, "ipc:///run/events");
+
+  ASSERT_EQ(plan.frontends.size(), 2u);
+  for (const auto& planned : plan.frontends) {
+    auto f = frontend_config_from_json(to_json_text(planned));
+    ASSERT_TRUE(f.ok()) << f.error().message;
+    EXPECT_TRUE(f->enable_journey_tracing);
+    EXPECT_DOUBLE_EQ(f->journey_tracing_sample_rate, 0.25);
+    EXPECT_EQ(f->events_endpoint, "ipc:///run/events");
+    EXPECT_EQ(f->seed, 99u);
+  }
+}
+
+TEST(ServePlan, TracingIsOffUnlessAskedFor) {
+  ServeOptions o;
+  o.model = "/models/tiny";
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(sc.ok());
+  const ServePlan plan = make_serve_plan(o, *sc, endpoints(1), 8000);
+  auto engine = engine_core_config_from_json(to_json_text(plan.engine));
+  ASSERT_TRUE(engine.ok());
+  EXPECT_FALSE(engine->scheduler.enable_journey_tracing);
+  EXPECT_FALSE(engine->kv_events);
+  auto f = frontend_config_from_json(to_json_text(plan.frontends[0]));
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(f->enable_journey_tracing);
+  EXPECT_DOUBLE_EQ(f->journey_tracing_sample_rate, 1.0);
+}
+
+TEST(ServePlan, SchedulerFlagsAreCheckedAndNamed) {
+  ServeOptions o;
+  o.max_model_len = 4096;
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_FALSE(sc.ok());
+  EXPECT_NE(sc.error().message.find("--max-model-len 4096"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace waypoint::cli
