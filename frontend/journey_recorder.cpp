@@ -68,10 +68,15 @@ bool JourneyRecorder::sample() {
 void JourneyRecorder::core_events(int32_t engine_index,
                                   const std::vector<RequestJourneyEvent>& events) {
   if (hub_ == nullptr || events.empty()) return;
-  std::vector<HubEvent> out;
-  out.reserve(events.size());
-  for (const auto& j : events) out.push_back(journey_hub_event(j, epoch_offset_ns_));
-  hub_->publish(kTopicJourney, "engine-" + std::to_string(engine_index), std::move(out));
+  // Called before the batch's tokens reach their streams: only the copy is
+  // paid here, the hub's shape is built on the publisher's thread.
+  hub_->publish_deferred(kTopicJourney, "engine-" + std::to_string(engine_index),
+                         [events, offset = epoch_offset_ns_] {
+                           std::vector<HubEvent> out;
+                           out.reserve(events.size());
+                           for (const auto& j : events) out.push_back(journey_hub_event(j, offset));
+                           return out;
+                         });
 }
 
 void JourneyRecorder::publish(HubEvent event) {

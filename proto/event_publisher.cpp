@@ -46,13 +46,22 @@ void EventPublisher::publish(std::string_view topic, std::vector<HubEvent> event
 
 void EventPublisher::publish(std::string_view topic, std::string producer,
                              std::vector<HubEvent> events) {
+  enqueue(Pending{std::string(topic), std::move(producer), std::move(events), {}});
+}
+
+void EventPublisher::publish_deferred(std::string_view topic, std::string producer,
+                                      MakeEvents make) {
+  enqueue(Pending{std::string(topic), std::move(producer), {}, std::move(make)});
+}
+
+void EventPublisher::enqueue(Pending pending) {
   {
     std::lock_guard lock(mutex_);
     if (closing_ || queue_.size() >= options_.max_queued_messages) {
       dropped_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    queue_.push_back(Pending{std::string(topic), std::move(producer), std::move(events)});
+    queue_.push_back(std::move(pending));
   }
   wake_.notify_one();
 }
@@ -74,6 +83,7 @@ void EventPublisher::run() {
 
     bool sent = false;
     try {
+      if (pending.make) pending.events = pending.make();
       // ts is stamped here, not in publish(): it is when the event left this process.
       const std::string payload = encode_hub_payload(
           HubPayload{epoch_seconds_now(), std::move(pending.producer), std::move(pending.events)});

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -45,6 +46,10 @@ class EventPublisher {
   // The same, naming another producer: the frontend republishes the engine
   // core's journey events under the core's name.
   void publish(std::string_view topic, std::string producer, std::vector<HubEvent> events);
+  // The same, with the events built on the sender thread: a caller on a hot
+  // path (the token path) queues the raw data and pays only for the copy.
+  using MakeEvents = std::function<std::vector<HubEvent>()>;
+  void publish_deferred(std::string_view topic, std::string producer, MakeEvents make);
 
   uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
   uint64_t sent() const { return sent_.load(std::memory_order_relaxed); }
@@ -57,7 +62,9 @@ class EventPublisher {
     std::string topic;
     std::string producer;
     std::vector<HubEvent> events;
+    MakeEvents make;  // set: build the events when sending
   };
+  void enqueue(Pending pending);
   void run();
 
   std::string producer_;

@@ -23,13 +23,13 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
-#include <zmq_addon.hpp>
 
 #include "proto/event_hub_frame.hpp"
 #include "proto/trace_attributes.hpp"
 #include "tests/serve/http_client.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/serve/test_server.hpp"
+#include "tests/tools/hub_test_support.hpp"
 #include "tests/worker/scratch_dir.hpp"
 
 namespace waypoint::testing {
@@ -94,32 +94,13 @@ size_t count_type(const std::vector<json>& lines, std::string_view type) {
   }));
 }
 
+
 // Everything the hub still holds, read straight from its replay socket.
 std::vector<HubFrame> replay_all(const std::string& endpoint) {
   zmq::context_t context(1);
-  zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 0);
-  dealer.set(zmq::sockopt::rcvtimeo, 5000);
-  dealer.connect(endpoint);
-  const auto start = encode_seq(0);
-  dealer.send(zmq::buffer(start.data(), start.size()));
-  std::vector<HubFrame> frames;
-  while (true) {
-    std::vector<zmq::message_t> parts;
-    if (!zmq::recv_multipart(dealer, std::back_inserter(parts))) {
-      ADD_FAILURE() << "replay did not end";
-      return frames;
-    }
-    std::vector<std::string_view> views;
-    for (auto& p : parts) views.push_back(p.to_string_view());
-    auto frame = decode_hub_frame(views);
-    if (!frame) {
-      ADD_FAILURE() << frame.error().message;
-      return frames;
-    }
-    if (frame->seq == kReplayEndSeq) return frames;
-    frames.push_back(std::move(*frame));
-  }
+  Replay r = replay_from(context, endpoint, 0);
+  EXPECT_TRUE(r.ended) << "replay did not end";
+  return std::move(r.frames);
 }
 
 // Journey events by request id, from replayed hub frames.

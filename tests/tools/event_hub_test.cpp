@@ -29,6 +29,10 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using testing::ipc_endpoint;
 using testing::receive;
+using testing::receive_frame;
+using testing::Replay;
+using testing::replay;
+using testing::replay_from;
 using testing::ScratchDir;
 using testing::send_parts;
 using testing::seq_bytes;
@@ -36,14 +40,6 @@ using testing::seq_bytes;
 
 
 
-std::optional<HubFrame> receive_frame(zmq::socket_t& socket, std::chrono::milliseconds timeout) {
-  auto parts = receive(socket, timeout);
-  if (!parts) return std::nullopt;
-  if (parts->size() != 3) throw std::runtime_error("not a hub message");
-  auto frame = decode_hub_frame({(*parts)[0], (*parts)[1], (*parts)[2]});
-  if (!frame) throw std::runtime_error("not a hub message: " + frame.error().message);
-  return *frame;
-}
 
 
 template <class Pred>
@@ -99,34 +95,6 @@ zmq::socket_t subscriber(zmq::context_t& context, const std::string& endpoint, i
   return sub;
 }
 
-struct Replay {
-  std::vector<HubFrame> frames;
-  bool ended = false;
-};
-
-Replay replay(zmq::context_t& context, const std::string& endpoint,
-              const std::vector<std::string>& request) {
-  zmq::socket_t dealer(context, zmq::socket_type::dealer);
-  dealer.set(zmq::sockopt::linger, 0);
-  dealer.set(zmq::sockopt::rcvhwm, 0);
-  dealer.connect(endpoint);
-  send_parts(dealer, request);
-  Replay r;
-  while (auto frame = receive_frame(dealer, 10s)) {
-    if (frame->topic == kTopicReplayEnd) {
-      EXPECT_EQ(frame->seq, kReplayEndSeq);
-      EXPECT_TRUE(frame->payload.empty());
-      r.ended = true;
-      break;
-    }
-    r.frames.push_back(std::move(*frame));
-  }
-  return r;
-}
-
-Replay replay_from(zmq::context_t& context, const std::string& endpoint, uint64_t start) {
-  return replay(context, endpoint, {seq_bytes(start)});
-}
 
 std::vector<uint64_t> seqs_of(const std::vector<HubFrame>& frames) {
   std::vector<uint64_t> out;

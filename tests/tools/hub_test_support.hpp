@@ -1,13 +1,15 @@
 #pragma once
 // What the event hub tests share: a run directory for ipc endpoints, and
-// raw multipart send/receive on ZMQ sockets.
+// raw multipart send/receive on ZMQ sockets, and the replay protocol's client side.
 #include <chrono>
 #include <cstdint>
 #include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -44,6 +46,46 @@ inline void send_parts(zmq::socket_t& socket, const std::vector<std::string>& pa
     socket.send(zmq::buffer(parts[i]),
                 i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
   }
+}
+
+// One hub message, decoded; throws if what arrives is not one.
+inline std::optional<HubFrame> receive_frame(zmq::socket_t& socket, std::chrono::milliseconds timeout) {
+  auto parts = receive(socket, timeout);
+  if (!parts) return std::nullopt;
+  if (parts->size() != 3) throw std::runtime_error("not a hub message");
+  auto frame = decode_hub_frame({(*parts)[0], (*parts)[1], (*parts)[2]});
+  if (!frame) throw std::runtime_error("not a hub message: " + frame.error().message);
+  return *frame;
+}
+
+// What a replay from the hub's ROUTER returned, up to its end marker.
+struct Replay {
+  std::vector<HubFrame> frames;
+  bool ended = false;
+};
+
+inline Replay replay(zmq::context_t& context, const std::string& endpoint,
+              const std::vector<std::string>& request) {
+  zmq::socket_t dealer(context, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::linger, 0);
+  dealer.set(zmq::sockopt::rcvhwm, 0);
+  dealer.connect(endpoint);
+  send_parts(dealer, request);
+  Replay r;
+  while (auto frame = receive_frame(dealer, std::chrono::seconds(10))) {
+    if (frame->topic == kTopicReplayEnd) {
+      EXPECT_EQ(frame->seq, kReplayEndSeq);
+      EXPECT_TRUE(frame->payload.empty());
+      r.ended = true;
+      break;
+    }
+    r.frames.push_back(std::move(*frame));
+  }
+  return r;
+}
+
+inline Replay replay_from(zmq::context_t& context, const std::string& endpoint, uint64_t start) {
+  return replay(context, endpoint, {seq_bytes(start)});
 }
 
 }  // namespace waypoint::testing
