@@ -11,11 +11,14 @@
 #include "engine_core/engine_step.hpp"
 #include "engine_core/kv_event_log.hpp"
 #include "engine_core/scheduler.hpp"
+#include "engine_core/step_span_recorder.hpp"
+#include "engine_core/step_trace.hpp"
 #include "engine_core/worker_client.hpp"
 #include "proto/codec.hpp"
 #include "proto/control_channel.hpp"
 #include "proto/event_publisher.hpp"
 #include "proto/log.hpp"
+#include "proto/otlp_exporter.hpp"
 
 namespace waypoint {
 
@@ -37,14 +40,21 @@ std::string to_json_text(const EngineCoreProcessConfig& c) {
                 {"enable_prefix_caching", s.enable_prefix_caching},
                 {"policy", s.policy == SchedulingPolicy::PRIORITY ? "priority" : "fcfs"},
                 {"eos_token_id", s.eos_token_id ? json(*s.eos_token_id) : json(nullptr)},
-                {"enable_journey_tracing", s.enable_journey_tracing}}},
+                {"enable_journey_tracing", s.enable_journey_tracing},
+                {"step_tracing",
+                 {{"enabled", s.step_tracing.enabled},
+                  {"sample_rate", s.step_tracing.sample_rate},
+                  {"rich_subsample_rate", s.step_tracing.rich_subsample_rate},
+                  {"closure_interval", s.step_tracing.closure_interval},
+                  {"seed", s.step_tracing.seed}}}}},
               {"engine_index", c.engine_index},
               {"world_size", c.world_size},
               {"frontends", frontends},
               {"steps_endpoint", c.steps_endpoint},
               {"reply_endpoint", c.reply_endpoint},
               {"events_endpoint", c.events_endpoint},
-              {"kv_events", c.kv_events}}
+              {"kv_events", c.kv_events},
+              {"otlp_traces_endpoint", c.otlp_traces_endpoint}}
       .dump();
 }
 
@@ -66,6 +76,12 @@ Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& 
     if (!s.at("eos_token_id").is_null())
       c.scheduler.eos_token_id = s["eos_token_id"].get<int32_t>();
     c.scheduler.enable_journey_tracing = s.at("enable_journey_tracing").get<bool>();
+    const json& st = s.at("step_tracing");
+    c.scheduler.step_tracing.enabled = st.at("enabled").get<bool>();
+    c.scheduler.step_tracing.sample_rate = st.at("sample_rate").get<double>();
+    c.scheduler.step_tracing.rich_subsample_rate = st.at("rich_subsample_rate").get<double>();
+    c.scheduler.step_tracing.closure_interval = st.at("closure_interval").get<int32_t>();
+    c.scheduler.step_tracing.seed = st.at("seed").get<uint64_t>();
     c.engine_index = j.at("engine_index").get<int32_t>();
     c.world_size = j.at("world_size").get<int32_t>();
     for (const auto& f : j.at("frontends")) {
@@ -76,6 +92,7 @@ Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& 
     c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
     c.events_endpoint = j.at("events_endpoint").get<std::string>();
     c.kv_events = j.at("kv_events").get<bool>();
+    c.otlp_traces_endpoint = j.at("otlp_traces_endpoint").get<std::string>();
     return c;
   } catch (const json::exception& e) {
     return Error{std::string("engine core config: ") + e.what()};
@@ -93,7 +110,9 @@ class StepLoop {
  public:
   StepLoop(const EngineCoreProcessConfig& config, const Clock& clock, Scheduler& scheduler,
            Executor& executor, FrontendLink& link, RequestInbox& inbox, EventPublisher* hub,
-           KvEventLog* kv_events, const std::atomic<bool>& stop, const Logger& log)
+           KvEventLog* kv_events, StepSpanRecorder* step_spans, const SpanSink* otlp,
+           const std::atomic<bool>& stop,
+           const Logger& log, std::string producer)
       : config_(config),
         clock_(clock),
         scheduler_(scheduler),
@@ -102,14 +121,19 @@ class StepLoop {
         inbox_(inbox),
         hub_(hub),
         kv_events_(kv_events),
+        step_spans_(step_spans),
+        otlp_(otlp),
         stop_(stop),
-        log_(log) {}
+        log_(log),
+        producer_(std::move(producer)),
+        epoch_offset_ns_(epoch_offset_ns()) {}
 
   void run() {
     while (!stop_.load()) {
       admit();
       if (scheduler_.has_unfinished_requests()) {
         send(engine_step(scheduler_, executor_));
+        publish_step_record();
         busy_ = true;
       } else if (scheduler_.has_pending_outputs()) {
         send(scheduler_.take_pending_outputs());
@@ -189,6 +213,7 @@ class StepLoop {
   SchedulerStats make_stats() {
     SchedulerStats stats = scheduler_.make_stats();
     if (hub_ != nullptr) stats.events_dropped = hub_->dropped();
+    if (otlp_ != nullptr) stats.spans_dropped = otlp_->dropped();
     return stats;
   }
 
@@ -196,6 +221,38 @@ class StepLoop {
   void publish_kv_events() {
     if (kv_events_ == nullptr || kv_events_->empty() || hub_ == nullptr) return;
     hub_->publish(kTopicKv, kv_events_->take(scheduler_.scheduler_step(), clock_.now_ns()));
+  }
+
+  // --step-tracing-enabled: a sampled step's summary (and snapshots) on the
+  // hub's step topic. The hub maps are built on the publisher's thread, so
+  // the step loop pays for a copy of the record only.
+  //
+  // With --otlp-traces-endpoint the sampled step's events also go on the open
+  // step span, which belongs to this loop: then they are built here, once,
+  // for both.
+  void publish_step_record() {
+    if (step_spans_ != nullptr) step_spans_->advance(scheduler_.scheduler_step());
+    auto record = scheduler_.take_step_record();
+    if (!record) return;
+    if (step_spans_ != nullptr) {
+      std::vector<HubEvent> events = step_hub_events(*record, epoch_offset_ns_);
+      if (hub_ != nullptr) hub_->publish(kTopicStep, events);
+      step_spans_->record(record->summary.step_id, record->summary.ts_start_ns,
+                          std::move(events));
+      return;
+    }
+    if (hub_ == nullptr) return;
+    hub_->publish_deferred(kTopicStep, producer_,
+                           [record = std::move(*record), offset = epoch_offset_ns_] {
+                             return step_hub_events(record, offset);
+                           });
+  }
+
+  static int64_t epoch_offset_ns() {
+    using namespace std::chrono;
+    const auto wall = duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
+    const auto steady = duration_cast<nanoseconds>(steady_clock::now().time_since_epoch()).count();
+    return wall - steady;
   }
 
   const EngineCoreProcessConfig& config_;
@@ -206,8 +263,12 @@ class StepLoop {
   RequestInbox& inbox_;
   EventPublisher* hub_;     // null: no event hub
   KvEventLog* kv_events_;  // null: --kv-events off
+  StepSpanRecorder* step_spans_;  // null: no --otlp-traces-endpoint, or step tracing off
+  const SpanSink* otlp_;          // null: no --otlp-traces-endpoint
   const std::atomic<bool>& stop_;
   const Logger& log_;
+  std::string producer_;
+  int64_t epoch_offset_ns_;
   std::vector<InboundMessage> inbound_;
   bool busy_ = false;
 };
@@ -232,6 +293,21 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
   Scheduler scheduler(config->scheduler, clock);
   std::optional<EventPublisher> hub;
   if (!config->events_endpoint.empty()) hub.emplace(context, config->events_endpoint, name);
+  // The exporter before the step-span recorder: the recorder hands its open
+  // span over when it is destroyed.
+  std::optional<OtlpExporter> otlp;
+  std::optional<StepSpanRecorder> step_spans;
+  if (!config->otlp_traces_endpoint.empty()) {
+    try {
+      otlp.emplace(process_exporter_options(config->otlp_traces_endpoint, name, log));
+    } catch (const std::invalid_argument& e) {
+      control.send(control::kFailed, std::string("--otlp-traces-endpoint: ") + e.what());
+      return 1;
+    }
+    if (config->scheduler.step_tracing.enabled) {
+      step_spans.emplace(*otlp, config->scheduler.step_tracing.closure_interval);
+    }
+  }
   std::optional<KvEventLog> kv_events;
   if (config->kv_events && hub) {
     kv_events.emplace(config->scheduler.block_size);
@@ -250,11 +326,16 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
            std::to_string(config->world_size) + " worker(s), " +
            std::to_string(config->frontends.size()) + " frontend(s); journey tracing " +
            (config->scheduler.enable_journey_tracing ? "on" : "off") + ", kv events " +
-           (kv_events ? "on" : "off"));
+           (kv_events ? "on" : "off") + ", step tracing " +
+           (config->scheduler.step_tracing.enabled
+                ? "on (sample rate " + std::to_string(config->scheduler.step_tracing.sample_rate) +
+                      ")"
+                : std::string("off")));
 
   link.start(inbox, control, stop);
   StepLoop loop(*config, clock, scheduler, workers, link, inbox, hub ? &*hub : nullptr,
-                kv_events ? &*kv_events : nullptr, stop, log);
+                kv_events ? &*kv_events : nullptr, step_spans ? &*step_spans : nullptr,
+                otlp ? &*otlp : nullptr, stop, log, name);
   try {
     loop.run();
   } catch (const std::exception& e) {

@@ -21,6 +21,7 @@ struct EngineCoreProcessConfig {
   std::string reply_endpoint;                // we bind: rank 0's replies
   std::string events_endpoint;               // the event hub's intake; empty: no hub
   bool kv_events = false;                    // --kv-events: publish prefix-cache changes
+  std::string otlp_traces_endpoint;          // --otlp-traces-endpoint: step spans; empty: off
 };
 
 std::string to_json_text(const EngineCoreProcessConfig& config);

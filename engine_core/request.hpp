@@ -58,6 +58,10 @@ struct Request {
   bool journey_traced = false;
   int32_t journey_prefill_hiwater = 0;
 
+  // QUEUED / SCHEDULED / PREEMPTED since the request's last output; the next
+  // output carries them to the frontend's latency metrics.
+  std::vector<EngineCoreEvent> core_events;
+
   // What the workers know of this request, so each step sends only the diff.
   bool known_to_workers = false;
   bool resumed_from_preemption = false;

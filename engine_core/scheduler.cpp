@@ -44,6 +44,7 @@ Scheduler::Scheduler(SchedulerConfig config, const Clock& clock)
       kv_(config_.num_blocks, config_.block_size, config_.max_model_len,
           config_.enable_prefix_caching),
       journey_(clock, config_.enable_journey_tracing),
+      step_tracer_(clock, config_.step_tracing),
       waiting_(config_.policy) {
   running_.reserve(static_cast<size_t>(config_.max_num_seqs));
 }
@@ -75,6 +76,7 @@ Result<void> Scheduler::add_request(const EngineCoreRequest& in) {
   request->num_prompt_tokens = prompt_len;
   request->journey_traced = journey_.should_trace(in.trace_headers);
   kv_.update_block_hashes(*request);
+  request->core_events.push_back({EngineCoreEventType::QUEUED, now_seconds()});
 
   Request* raw = request.get();
   requests_.emplace(in.request_id, std::move(request));
@@ -97,7 +99,8 @@ void Scheduler::preempt(Request* victim) {
   victim->num_scheduled_tokens = 0;
   ++victim->num_preemptions;
   victim->resumed_from_preemption = true;
-  ++preemptions_since_stats_;
+  ++num_preemptions_total_;
+  victim->core_events.push_back({EngineCoreEventType::PREEMPTED, now_seconds()});
   if (victim->journey_traced) journey_.preempted(*victim, step_);
   waiting_.push_front(victim);
 }
@@ -119,6 +122,8 @@ void Scheduler::finish(Request* request, RequestStatus status) {
 
 const SchedulerOutput& Scheduler::schedule() {
   ++step_;
+  if (step_tracer_.enabled()) step_tracer_.schedule_begin(step_);
+  double scheduled_at = -1.0;  // one clock read for every admission of the step
   retired_.clear();
   scheduled_.clear();
   auto& running_scheduled = scheduled_running_scratch_;
@@ -197,6 +202,8 @@ const SchedulerOutput& Scheduler::schedule() {
       running_.push_back(request);
       admitted.push_back(request);
       budget -= n;
+      if (scheduled_at < 0.0) scheduled_at = now_seconds();
+      request->core_events.push_back({EngineCoreEventType::SCHEDULED, scheduled_at});
       if (request->journey_traced) journey_.scheduled(*request, step_);
     }
   }
@@ -205,6 +212,11 @@ const SchedulerOutput& Scheduler::schedule() {
   out.total_num_scheduled_tokens = config_.max_num_batched_tokens - budget;
   out.finished_req_ids.swap(finished_since_step_);
   finished_since_step_.clear();
+  if (step_tracer_.enabled()) {
+    step_tracer_.schedule_end(scheduled_, admitted, running_, num_waiting(),
+                              static_cast<int32_t>(out.preempted_req_ids.size()), kv_.pool(),
+                              config_.block_size);
+  }
   for (Request* request : scheduled_) request->num_computed_tokens += request->num_scheduled_tokens;
   return out;
 }
@@ -304,6 +316,7 @@ EngineCoreOutput& Scheduler::next_output(int32_t client_index) {
   out.finish_reason.reset();
   out.stop_reason.reset();
   out.num_cached_tokens = 0;
+  out.events.clear();
   return out;
 }
 
@@ -312,11 +325,12 @@ void Scheduler::end_outputs() {
 }
 
 void Scheduler::flush_pending() {
-  for (const PendingAbort& abort : pending_) {
+  for (PendingAbort& abort : pending_) {
     EngineCoreOutput& out = next_output(abort.client_index);
     out.request_id = abort.request_id;
     out.finish_reason = FinishReason::ABORT;
     out.num_cached_tokens = abort.num_cached_tokens;
+    out.events = std::move(abort.events);
     outputs_[static_cast<size_t>(abort.client_index)].finished_requests.push_back(abort.request_id);
   }
   pending_.clear();
@@ -328,6 +342,7 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
     throw std::invalid_argument("model output for step " + std::to_string(result.scheduler_step) +
                                 " does not answer step " + std::to_string(step_));
   }
+  if (step_tracer_.enabled()) step_tracer_.update_begin();
   begin_outputs();
   flush_pending();
 
@@ -344,7 +359,7 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
     }
   }
 
-  bool any_finished = false;
+  int32_t num_finished = 0;
   for (size_t k = 0; k < scheduled_.size(); ++k) {
     Request* request = scheduled_[k];
     if (is_finished(request->status)) continue;  // aborted while the step ran
@@ -358,6 +373,7 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
 
     EngineCoreOutput& out = next_output(request->client_index);
     out.request_id = request->request_id;
+    out.events.swap(request->core_events);  // both were empty or cleared: no allocation
     const bool first_token = request->num_output_tokens() == 0;
     bool stopped = false;
     for (TokenId token : *sampled) {
@@ -374,14 +390,15 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
       outputs_[static_cast<size_t>(request->client_index)].finished_requests.push_back(
           request->request_id);
       finish(request, request->status);
-      any_finished = true;
+      ++num_finished;
     }
   }
-  if (any_finished) {
+  if (num_finished > 0) {
     std::erase_if(running_, [](const Request* r) { return is_finished(r->status); });
   }
   end_outputs();
   flush_journey();
+  if (step_tracer_.enabled()) step_tracer_.update_end(num_finished);
   return outputs_;
 }
 
@@ -395,7 +412,8 @@ void Scheduler::abort_requests(std::span<const std::string> request_ids) {
     } else {
       waiting_.remove(request);
     }
-    pending_.push_back({request->client_index, id, std::max(request->num_cached_tokens, 0)});
+    pending_.push_back({request->client_index, id, std::max(request->num_cached_tokens, 0),
+                        std::move(request->core_events)});
     finish(request, RequestStatus::FINISHED_ABORTED);
   }
 }
@@ -415,16 +433,17 @@ void Scheduler::flush_journey() {
 
 SchedulerStats Scheduler::make_stats() {
   const auto prefix = kv_.take_prefix_cache_counters();
+  prefix_cache_queries_total_ += prefix.queries;
+  prefix_cache_hits_total_ += prefix.hits;
   SchedulerStats stats;
   stats.num_running_reqs = num_running();
   stats.num_waiting_reqs = num_waiting();
   stats.kv_cache_usage = kv_.usage();
-  stats.prefix_cache_queries = prefix.queries;
-  stats.prefix_cache_hits = prefix.hits;
-  stats.num_preemptions = preemptions_since_stats_;
+  stats.prefix_cache_queries = prefix_cache_queries_total_;
+  stats.prefix_cache_hits = prefix_cache_hits_total_;
+  stats.num_preemptions = num_preemptions_total_;
   stats.scheduler_step = step_;
   stats.journey_live_states = journey_.live_states();
-  preemptions_since_stats_ = 0;
   return stats;
 }
 

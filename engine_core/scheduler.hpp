@@ -15,6 +15,7 @@
 #include "engine_core/request.hpp"
 #include "engine_core/request_queue.hpp"
 #include "engine_core/scheduler_config.hpp"
+#include "engine_core/step_tracer.hpp"
 #include "proto/engine_core_output.hpp"
 #include "proto/model_runner_output.hpp"
 #include "proto/result.hpp"
@@ -68,8 +69,12 @@ class Scheduler {
   int32_t num_waiting() const { return waiting_.size(); }
   uint64_t scheduler_step() const { return step_; }
 
-  // Counters are deltas since the previous call.
+  // Gauges now, counters as running totals since the scheduler started.
   SchedulerStats make_stats();
+
+  // --step-tracing-enabled: the record of the step just completed, if it was
+  // sampled (see StepTracer). Take it after each update_from_output().
+  std::optional<StepRecord> take_step_record() { return step_tracer_.take_record(); }
 
   // Traced requests whose journey has not ended: 0 whenever no request is
   // alive, or tracing state leaked.
@@ -103,11 +108,13 @@ class Scheduler {
   EngineCoreOutput& next_output(int32_t client_index);
   void end_outputs();
   void flush_pending();
+  double now_seconds() const { return static_cast<double>(clock_.now_ns()) * 1e-9; }
 
   SchedulerConfig config_;
   const Clock& clock_;
   KVCacheManager kv_;
   JourneyTracer journey_;
+  StepTracer step_tracer_;
   RequestQueue waiting_;
   std::vector<Request*> running_;  // admission order; FCFS preempts from the back
   std::unordered_map<std::string, std::unique_ptr<Request>> requests_;
@@ -129,12 +136,15 @@ class Scheduler {
     int32_t client_index;
     std::string request_id;
     int32_t num_cached_tokens;
+    std::vector<EngineCoreEvent> events;
   };
   std::vector<PendingAbort> pending_;
 
   uint64_t step_ = 0;
   uint64_t next_arrival_seq_ = 0;
-  int64_t preemptions_since_stats_ = 0;
+  int64_t num_preemptions_total_ = 0;
+  int64_t prefix_cache_queries_total_ = 0;
+  int64_t prefix_cache_hits_total_ = 0;
 };
 
 }  // namespace waypoint

@@ -4,7 +4,22 @@
 
 namespace waypoint {
 
+Result<void> StepTracingConfig::validate() const {
+  auto rate = [](const char* flag, double value) -> Result<void> {
+    if (value >= 0.0 && value <= 1.0) return {};
+    return Error{std::string(flag) + " must be between 0 and 1, got " + std::to_string(value)};
+  };
+  if (auto r = rate("--step-tracing-sample-rate", sample_rate); !r) return r;
+  if (auto r = rate("--step-tracing-rich-subsample-rate", rich_subsample_rate); !r) return r;
+  if (closure_interval < 1) {
+    return Error{"--step-tracing-closure-interval must be at least 1, got " +
+                 std::to_string(closure_interval)};
+  }
+  return {};
+}
+
 Result<void> SchedulerConfig::validate() const {
+  if (auto r = step_tracing.validate(); !r) return r;
   auto at_least = [](const char* flag, int64_t value, int64_t min) -> Result<void> {
     if (value >= min) return {};
     return Error{std::string(flag) + " must be at least " + std::to_string(min) + ", got " +

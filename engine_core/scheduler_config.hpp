@@ -9,6 +9,19 @@
 
 namespace waypoint {
 
+// Step tracing (DESIGN.md §5, seeds/002): which steps publish a
+// step.BATCH_SUMMARY, and which of those also a step.REQUEST_SNAPSHOT per
+// running request.
+struct StepTracingConfig {
+  bool enabled = false;               // --step-tracing-enabled
+  double sample_rate = 0.01;          // --step-tracing-sample-rate
+  double rich_subsample_rate = 0.001; // --step-tracing-rich-subsample-rate, of the sampled steps
+  int32_t closure_interval = 100;     // --step-tracing-closure-interval: steps per OTLP step span
+  uint64_t seed = 0;                  // --seed: which steps are sampled is reproducible
+
+  Result<void> validate() const;
+};
+
 struct SchedulerConfig {
   int32_t max_num_batched_tokens = 2048;     // --max-num-batched-tokens: token budget per step
   int32_t max_num_seqs = 256;                // --max-num-seqs
@@ -20,6 +33,7 @@ struct SchedulerConfig {
   SchedulingPolicy policy = SchedulingPolicy::FCFS;  // --scheduling-policy fcfs|priority
   std::optional<TokenId> eos_token_id;               // from the model; nil: no EOS stop
   bool enable_journey_tracing = false;               // --enable-journey-tracing
+  StepTracingConfig step_tracing;
 
   // One line naming the offending flag, or ok.
   Result<void> validate() const;

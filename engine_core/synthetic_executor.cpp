@@ -3,20 +3,13 @@
 #include <functional>
 #include <stdexcept>
 
-namespace waypoint {
+#include "proto/splitmix64.hpp"
 
-namespace {
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-}  // namespace
+namespace waypoint {
 
 TokenId SyntheticExecutor::token_for(const Tracked& request, int32_t position) const {
   const uint64_t r = splitmix64(request.stream ^ splitmix64(static_cast<uint64_t>(position)));
-  const double u = static_cast<double>(r >> 11) * 0x1.0p-53;
+  const double u = unit_interval(r);
   if (config_.eos_token_id && u < config_.eos_probability) return *config_.eos_token_id;
   auto token = static_cast<TokenId>(splitmix64(r) % static_cast<uint64_t>(config_.vocab_size));
   if (config_.eos_token_id && token == *config_.eos_token_id) {

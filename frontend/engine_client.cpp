@@ -1,5 +1,7 @@
 #include "frontend/engine_client.hpp"
 
+#include <algorithm>
+
 #include <zmq_addon.hpp>
 
 #include "proto/codec.hpp"
@@ -46,14 +48,29 @@ void EngineClient::start() {
 
 Result<void> EngineClient::add_request(const EngineCoreRequest& request,
                                        std::shared_ptr<RequestStream> stream) {
+  if (request_metrics_) {
+    // The request's arrival on the monotonic clock the engine stamps: the
+    // epoch arrival_time, moved by how long ago it was.
+    const double now_epoch =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const double arrival = monotonic_now() - std::max(0.0, now_epoch - request.arrival_time);
+    stream->track(RequestTracker(request_metrics_,
+                                 static_cast<int32_t>(request.prompt_token_ids.size()),
+                                 request.sampling_params.max_tokens.value_or(0), arrival));
+  }
+  // A request that never reaches the engine has no metrics.
   {
     std::lock_guard lock(streams_mutex_);
-    if (dead_.load()) return Error{dead_reason_};
-    streams_[request.request_id] = std::move(stream);
+    if (dead_.load()) {
+      stream->untrack();
+      return Error{dead_reason_};
+    }
+    streams_[request.request_id] = stream;
   }
   try {
     send(RequestType::ADD, encode(request));
   } catch (const zmq::error_t& e) {
+    stream->untrack();
     std::lock_guard lock(streams_mutex_);
     streams_.erase(request.request_id);
     return Error{std::string("cannot reach the engine core: ") + e.what()};
@@ -61,8 +78,13 @@ Result<void> EngineClient::add_request(const EngineCoreRequest& request,
   return {};
 }
 
-void EngineClient::abort(const std::vector<std::string>& request_ids) {
-  if (request_ids.empty()) return;
+void EngineClient::abort(const std::vector<Ending>& endings) {
+  if (endings.empty()) return;
+  std::vector<std::string> request_ids;
+  for (const Ending& e : endings) {
+    if (e.stream) e.stream->finish(e.reason, e.num_output_tokens);
+    request_ids.push_back(e.request_id);
+  }
   {
     std::lock_guard lock(streams_mutex_);
     for (const auto& id : request_ids) streams_.erase(id);
@@ -119,7 +141,7 @@ void EngineClient::dispatch(const EngineCoreOutputs& batch) {
     // Unknown: aborted here already (client gone, stop string); the core's
     // last word on it crossed our abort on the wire.
     if (it == streams_.end()) continue;
-    it->second->push(out);
+    it->second->push(out, batch.timestamp);
     if (out.finished()) streams_.erase(it);
   }
 }

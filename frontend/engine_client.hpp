@@ -16,6 +16,7 @@
 
 #include <zmq.hpp>
 
+#include "frontend/request_metrics.hpp"
 #include "frontend/request_stream.hpp"
 #include "proto/engine_core_output.hpp"
 #include "proto/engine_core_request.hpp"
@@ -40,12 +41,28 @@ class EngineClient {
   using JourneySink = std::function<void(int32_t engine_index,
                                          const std::vector<RequestJourneyEvent>& events)>;
   void set_journey_sink(JourneySink sink) { journey_sink_ = std::move(sink); }
+  // Where every request's metrics go (its stream tracks them). Set it before start().
+  void set_request_metrics(std::shared_ptr<RequestMetrics> metrics) {
+    request_metrics_ = std::move(metrics);
+  }
   void start();  // the output thread
 
   // Registers the stream, then sends ADD. Refused once the engine is dead.
   Result<void> add_request(const EngineCoreRequest& request, std::shared_ptr<RequestStream> stream);
-  // Sends ABORT and forgets the streams: a client gone, or a stop string hit.
-  void abort(const std::vector<std::string>& request_ids);
+
+  // A request the frontend ends itself, and why: a stop string (STOP), the
+  // client gone (ABORT), the engine failing (ERROR). Its metrics count the
+  // `num_output_tokens` the response kept. The stream comes along because the
+  // engine may have finished the request already (a stop string in its last
+  // tokens): the verdict is the frontend's all the same.
+  struct Ending {
+    std::string request_id;
+    std::shared_ptr<RequestStream> stream;
+    FinishReason reason = FinishReason::ABORT;
+    size_t num_output_tokens = 0;
+  };
+  // Records each verdict, sends ABORT and forgets the streams.
+  void abort(const std::vector<Ending>& endings);
 
   // The engine core (or a worker) died: every in-flight stream ends with
   // `reason`, and so does every later add_request.
@@ -72,6 +89,7 @@ class EngineClient {
   std::string dead_reason_;
   std::optional<SchedulerStats> last_stats_;
   JourneySink journey_sink_;
+  std::shared_ptr<RequestMetrics> request_metrics_;
 
   std::atomic<bool> dead_{false};
   std::atomic<bool> closing_{false};

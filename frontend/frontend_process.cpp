@@ -12,10 +12,12 @@
 #include "frontend/journey_recorder.hpp"
 #include "frontend/openai_protocol.hpp"
 #include "frontend/openai_server.hpp"
+#include "frontend/request_span_recorder.hpp"
 #include "frontend/tokenizer.hpp"
 #include "frontend/tokenizer_config.hpp"
 #include "proto/control_channel.hpp"
 #include "proto/log.hpp"
+#include "proto/otlp_exporter.hpp"
 
 namespace waypoint {
 
@@ -37,7 +39,9 @@ std::string to_json_text(const FrontendProcessConfig& c) {
               {"enable_journey_tracing", c.enable_journey_tracing},
               {"journey_tracing_sample_rate", c.journey_tracing_sample_rate},
               {"seed", c.seed},
-              {"events_endpoint", c.events_endpoint}}
+              {"events_endpoint", c.events_endpoint},
+              {"otlp_traces_endpoint", c.otlp_traces_endpoint},
+              {"metrics_endpoints", c.metrics_endpoints}}
       .dump();
 }
 
@@ -61,6 +65,8 @@ Result<FrontendProcessConfig> frontend_config_from_json(const std::string& text)
     c.journey_tracing_sample_rate = j.at("journey_tracing_sample_rate").get<double>();
     c.seed = j.at("seed").get<uint64_t>();
     c.events_endpoint = j.at("events_endpoint").get<std::string>();
+    c.otlp_traces_endpoint = j.at("otlp_traces_endpoint").get<std::string>();
+    c.metrics_endpoints = j.at("metrics_endpoints").get<std::vector<std::string>>();
     return c;
   } catch (const json::exception& e) {
     return Error{std::string("frontend config: ") + e.what()};
@@ -86,9 +92,23 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
 
   std::optional<EventPublisher> hub;
   if (!config->events_endpoint.empty()) hub.emplace(context, config->events_endpoint, name);
+  // Request spans over OTLP. Declared before the journey recorder and the
+  // engine client, so they outlive every thread that hands them events.
+  std::optional<OtlpExporter> otlp;
+  std::optional<RequestSpanRecorder> spans;
+  if (!config->otlp_traces_endpoint.empty()) {
+    try {
+      otlp.emplace(process_exporter_options(config->otlp_traces_endpoint, name, log));
+    } catch (const std::exception& e) {
+      control.send(control::kFailed, e.what());
+      return 1;
+    }
+    spans.emplace(*otlp);
+    log.info("OTLP trace export to " + config->otlp_traces_endpoint);
+  }
   JourneyRecorder journey({config->enable_journey_tracing, config->journey_tracing_sample_rate,
                            config->seed ^ static_cast<uint64_t>(config->client_index)},
-                          hub ? &*hub : nullptr);
+                          hub ? &*hub : nullptr, spans ? &*spans : nullptr);
   if (journey.enabled()) {
     log.info("journey tracing on, sample rate " +
              std::to_string(config->journey_tracing_sample_rate) +
@@ -125,6 +145,7 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
   api_config.client_index = config->client_index;
   api_config.api_key = config->api_key;
   api_config.priority_scheduling = config->priority_scheduling;
+  api_config.metrics_endpoints = config->metrics_endpoints;
   OpenAiServer api(api_config, *tokenizer, *tokenizer_config, engine, journey, log);
   api.install(*http);
 
@@ -150,6 +171,7 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
     auto message = control.receive(std::chrono::milliseconds(1000));
     if (!message) continue;
     if (message->kind == control::kEngineDead) {
+      journey.engine_dead(message->payload);
       engine.mark_dead(message->payload);
     } else if (message->kind == control::kDrain) {
       api.start_draining();

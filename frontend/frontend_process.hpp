@@ -3,6 +3,7 @@
 // shared HTTP port, talking to the engine core over its own socket pair.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "proto/result.hpp"
 
@@ -25,6 +26,10 @@ struct FrontendProcessConfig {
   double journey_tracing_sample_rate = 1.0;  // --journey-tracing-sample-rate
   uint64_t seed = 0;                          // --seed: the sampling sequence
   std::string events_endpoint;  // the event hub's intake; empty: no hub
+  std::string otlp_traces_endpoint;  // --otlp-traces-endpoint: request spans; empty: off
+  // Every frontend's metrics endpoint, by client index: this one binds its
+  // own, and a scrape asks the others, so /metrics covers the whole server.
+  std::vector<std::string> metrics_endpoints;
 };
 
 std::string to_json_text(const FrontendProcessConfig& config);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "proto/splitmix64.hpp"
 #include "proto/trace_attributes.hpp"
 
 namespace waypoint {
@@ -20,14 +21,6 @@ int64_t system_ns() {
       .count();
 }
 
-// splitmix64: a counter through it gives well-spread draws without a shared
-// generator to lock.
-uint64_t mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 void add(HubEvent& e, std::string_view key, AttrValue value) {
   e.attrs.emplace_back(std::string(key), std::move(value));
@@ -55,19 +48,35 @@ HubEvent journey_hub_event(const RequestJourneyEvent& j, int64_t epoch_offset_ns
   return e;
 }
 
-JourneyRecorder::JourneyRecorder(JourneyTracingConfig config, EventPublisher* hub)
-    : config_(config), hub_(hub), epoch_offset_ns_(system_ns() - steady_ns()) {}
+JourneyRecorder::JourneyRecorder(JourneyTracingConfig config, EventPublisher* hub,
+                                 RequestSpanRecorder* spans)
+    : config_(config), hub_(hub), spans_(spans), epoch_offset_ns_(system_ns() - steady_ns()) {}
+
+RequestSpanStart JourneyRecorder::span_start(
+    bool traced, const std::vector<std::pair<std::string, std::string>>& headers,
+    GenAiRequest request) {
+  if (!traced || spans_ == nullptr) return {};
+  return spans_->start(headers, std::move(request));
+}
+
+void JourneyRecorder::engine_dead(const std::string& reason) {
+  if (spans_ != nullptr) spans_->engine_dead(reason);
+}
 
 bool JourneyRecorder::sample() {
   if (!config_.enabled || config_.sample_rate <= 0.0) return false;
   if (config_.sample_rate >= 1.0) return true;
-  const uint64_t draw = mix(config_.seed ^ mix(draws_.fetch_add(1, std::memory_order_relaxed)));
-  return static_cast<double>(draw >> 11) * 0x1.0p-53 < config_.sample_rate;
+  const uint64_t n = draws_.fetch_add(1, std::memory_order_relaxed);
+  return unit_interval(splitmix64(config_.seed ^ splitmix64(n))) < config_.sample_rate;
 }
 
 void JourneyRecorder::core_events(int32_t engine_index,
                                   const std::vector<RequestJourneyEvent>& events) {
-  if (hub_ == nullptr || events.empty()) return;
+  if (events.empty()) return;
+  // Spans first: a FINISHED must be in before the request's last tokens
+  // reach its HTTP thread, which may then end the request.
+  if (spans_ != nullptr) spans_->core_events(events);
+  if (hub_ == nullptr) return;
   // Called before the batch's tokens reach their streams: only the copy is
   // paid here, the hub's shape is built on the publisher's thread.
   hub_->publish_deferred(kTopicJourney, "engine-" + std::to_string(engine_index),
@@ -79,7 +88,8 @@ void JourneyRecorder::core_events(int32_t engine_index,
                          });
 }
 
-void JourneyRecorder::publish(HubEvent event) {
+void JourneyRecorder::api_event(const std::string& request_id, HubEvent event, bool last) {
+  if (spans_ != nullptr) spans_->api_event(request_id, event, last);
   if (hub_ == nullptr) return;
   std::vector<HubEvent> events;
   events.push_back(std::move(event));
@@ -87,15 +97,26 @@ void JourneyRecorder::publish(HubEvent event) {
 }
 
 ApiJourney::ApiJourney(JourneyRecorder& recorder, std::string request_id, int64_t arrived_ns)
+    : ApiJourney(recorder, std::move(request_id), arrived_ns, RequestSpanStart{}) {}
+
+ApiJourney::ApiJourney(JourneyRecorder& recorder, std::string request_id, int64_t arrived_ns,
+                       const RequestSpanStart& spans)
     : recorder_(&recorder), request_id_(std::move(request_id)) {
   recorder_->live_.fetch_add(1, std::memory_order_relaxed);
-  recorder_->publish(event(event_name::kArrived, arrived_ns));
+  if (recorder_->spans_ != nullptr) {
+    TraceParent children = recorder_->spans_->begin(request_id_, spans);
+    traceparent_ = format_traceparent(children.trace_id, children.parent_id, children.flags);
+    tracestate_ = std::move(children.trace_state);
+  }
+  recorder_->api_event(request_id_, event(event_name::kArrived, arrived_ns), false);
 }
 
 ApiJourney::ApiJourney(ApiJourney&& other) noexcept
     : recorder_(other.recorder_),
       request_id_(std::move(other.request_id_)),
-      first_response_sent_(other.first_response_sent_) {
+      first_response_sent_(other.first_response_sent_),
+      traceparent_(std::move(other.traceparent_)),
+      tracestate_(std::move(other.tracestate_)) {
   other.recorder_ = nullptr;
 }
 
@@ -105,8 +126,16 @@ ApiJourney& ApiJourney::operator=(ApiJourney&& other) noexcept {
   recorder_ = other.recorder_;
   request_id_ = std::move(other.request_id_);
   first_response_sent_ = other.first_response_sent_;
+  traceparent_ = std::move(other.traceparent_);
+  tracestate_ = std::move(other.tracestate_);
   other.recorder_ = nullptr;
   return *this;
+}
+
+void ApiJourney::add_trace_headers(std::map<std::string, std::string>& headers) const {
+  if (traceparent_.empty()) return;
+  headers[std::string(kTraceparentHeader)] = traceparent_;
+  if (!tracestate_.empty()) headers[std::string(kTracestateHeader)] = tracestate_;
 }
 
 ApiJourney::~ApiJourney() {
@@ -130,13 +159,13 @@ void ApiJourney::handoff(int32_t num_prompt_tokens, int32_t max_tokens, bool str
   add(e, attr::kNumPromptTokens, int64_t{num_prompt_tokens});
   add(e, attr::kMaxTokens, int64_t{max_tokens});
   add(e, attr::kStream, stream);
-  recorder_->publish(std::move(e));
+  recorder_->api_event(request_id_, std::move(e), false);
 }
 
 void ApiJourney::first_response(int64_t ts_ns) {
   if (recorder_ == nullptr || first_response_sent_) return;
   first_response_sent_ = true;
-  recorder_->publish(event(event_name::kFirstResponseFromCore, ts_ns));
+  recorder_->api_event(request_id_, event(event_name::kFirstResponseFromCore, ts_ns), false);
 }
 
 void ApiJourney::departed(int32_t num_output_tokens, std::string_view finish_reason) {
@@ -157,7 +186,7 @@ void ApiJourney::aborted(std::string_view reason) {
 void ApiJourney::end(HubEvent e) {
   JourneyRecorder* recorder = recorder_;
   recorder_ = nullptr;
-  recorder->publish(std::move(e));
+  recorder->api_event(request_id_, std::move(e), true);
   recorder->live_.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -107,7 +107,11 @@ OpenAiServer::OpenAiServer(OpenAiServerConfig config, const Tokenizer& tokenizer
       log_(log),
       created_(static_cast<int64_t>(epoch_seconds())),
       id_salt_(std::random_device{}() ^ (uint64_t{std::random_device{}()} << 32)),
-      metrics_(config_.served_model_name, 0, config_.client_index) {}
+      metrics_(config_.served_model_name, 0, config_.client_index, config_.max_model_len),
+      metrics_peers_(config_.metrics_endpoints, config_.client_index,
+                     [this] { return refresh_metrics(); }, log_) {
+  engine_.set_request_metrics(metrics_.requests());
+}
 
 void OpenAiServer::install(HttpServer& http) {
   auto bind = [this](void (OpenAiServer::*method)(const HttpRequest&, HttpResponder&)) {
@@ -166,10 +170,16 @@ void OpenAiServer::version(const HttpRequest&, HttpResponder& responder) {
   responder.send(200, kJson, nlohmann::json{{"version", WAYPOINT_VERSION_STRING}}.dump());
 }
 
-void OpenAiServer::metrics(const HttpRequest&, HttpResponder& responder) {
+FrontendMetricsSnapshot OpenAiServer::refresh_metrics() {
   if (auto stats = engine_.last_stats()) metrics_.observe(*stats);
-  metrics_.observe_frontend(journey_.live_states(), journey_.dropped());
-  responder.send(200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render());
+  metrics_.observe_frontend(journey_.live_states(), journey_.dropped(), journey_.spans_dropped());
+  return metrics_.snapshot();
+}
+
+void OpenAiServer::metrics(const HttpRequest&, HttpResponder& responder) {
+  refresh_metrics();
+  responder.send(200, "text/plain; version=0.0.4; charset=utf-8",
+                 metrics_.render(metrics_peers_.collect()));
 }
 
 void OpenAiServer::models(const HttpRequest& request, HttpResponder& responder) {
@@ -259,7 +269,7 @@ void OpenAiServer::completions(const HttpRequest& request, HttpResponder& respon
     }
   }
   generate(Api::kCompletions, parsed->model.empty() ? config_.served_model_name : parsed->model,
-           std::move(prompts), parsed->params, request.received_ns, responder);
+           std::move(prompts), parsed->params, request.received_ns, request.headers, responder);
 }
 
 void OpenAiServer::chat(const HttpRequest& request, HttpResponder& responder) {
@@ -274,12 +284,12 @@ void OpenAiServer::chat(const HttpRequest& request, HttpResponder& responder) {
   // By default the template writes the special tokens (BOS) itself.
   prompts.push_back({tokenizer_.encode(*text, parsed->add_special_tokens)});
   generate(Api::kChat, parsed->model.empty() ? config_.served_model_name : parsed->model,
-           std::move(prompts), parsed->params, request.received_ns, responder);
+           std::move(prompts), parsed->params, request.received_ns, request.headers, responder);
 }
 
 void OpenAiServer::generate(Api api, const std::string& model, std::vector<Prompt> prompts,
                             const GenerationParams& params, int64_t received_ns,
-                            HttpResponder& responder) {
+                            const HttpHeaders& headers, HttpResponder& responder) {
   const double arrival = epoch_seconds();
   if (params.priority != 0 && !config_.priority_scheduling) {
     return send_error(responder,
@@ -317,10 +327,15 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
   std::vector<std::string> live_ids;
   // Ends the request early: the engine forgets what still runs, and every
   // traced journey ends ABORTED with the reason.
-  auto abort_unfinished = [&](std::string_view reason) {
-    std::vector<std::string> ids;
+  // `why` is what the metrics count it as: the client gone (ABORT) or the
+  // engine failing (ERROR); a choice a stop string ended stays a STOP.
+  auto abort_unfinished = [&](std::string_view reason, FinishReason why = FinishReason::ABORT) {
+    std::vector<EngineClient::Ending> ids;
     for (const auto& c : choices) {
-      if (!c->finished || c->stopped_here) ids.push_back(c->request_id);
+      if (!c->finished || c->stopped_here) {
+        ids.push_back({c->request_id, c->stream, c->stopped_here ? FinishReason::STOP : why,
+                       c->token_ids.size()});
+      }
       c->journey.aborted(reason);
     }
     engine_.abort(ids);
@@ -329,6 +344,9 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
   // Sampled once per HTTP request; the core obeys the decision, so a trace
   // has both halves or neither.
   const bool traced = journey_.sample();
+  // Its spans continue the client's W3C trace context, or start a trace.
+  const RequestSpanStart span_start =
+      journey_.span_start(traced, headers, {model, params.temperature, params.top_p, params.n});
 
   for (size_t i = 0; i < prompts.size(); ++i) {
     auto choice = std::make_unique<Choice>(tokenizer_, params);
@@ -337,7 +355,9 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     choice->prompt_token_ids = std::move(prompts[i].token_ids);
     choice->stream = std::make_shared<RequestStream>(waker);
 
-    if (traced) choice->journey = ApiJourney(journey_, choice->request_id, received_ns);
+    if (traced) {
+      choice->journey = ApiJourney(journey_, choice->request_id, received_ns, span_start);
+    }
 
     EngineCoreRequest request;
     request.request_id = choice->request_id;
@@ -351,13 +371,14 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     if (journey_.enabled()) {
       request.trace_headers.emplace();
       (*request.trace_headers)[std::string(kJourneySampledHeader)] = traced ? "1" : "0";
+      choice->journey.add_trace_headers(*request.trace_headers);
     }
     choice->journey.handoff(static_cast<int32_t>(choice->prompt_token_ids.size()),
                             *request.sampling_params.max_tokens, params.stream);
     if (auto ok = engine_.add_request(request, choice->stream); !ok) {
       choices.push_back(std::move(choice));
       choices.back()->finished = true;  // never reached the engine
-      abort_unfinished("engine unavailable: " + ok.error().message);
+      abort_unfinished("engine unavailable: " + ok.error().message, FinishReason::ERROR);
       return send_error(responder, unavailable(ok.error().message));
     }
     choices.push_back(std::move(choice));
@@ -393,7 +414,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
       return;
     }
     waker->drain();
-    std::vector<std::string> stopped;
+    std::vector<EngineClient::Ending> stopped;
     for (auto& c : choices) {
       if (c->finished) continue;
       if (auto error = c->absorb()) {
@@ -401,7 +422,9 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
         break;
       }
       if (c->update.first_output_ns) c->journey.first_response(*c->update.first_output_ns);
-      if (c->stopped_here) stopped.push_back(c->request_id);
+      if (c->stopped_here) {
+        stopped.push_back({c->request_id, c->stream, FinishReason::STOP, c->token_ids.size()});
+      }
       if (params.stream) {
         ChunkDelta d;
         d.index = c->index;
@@ -440,7 +463,7 @@ void OpenAiServer::generate(Api api, const std::string& model, std::vector<Promp
     }
   };
   if (engine_error) {
-    abort_unfinished("engine failed: " + *engine_error);
+    abort_unfinished("engine failed: " + *engine_error, FinishReason::ERROR);
     return fail(internal_error("the request failed: " + *engine_error));
   }
   for (const auto& c : choices) {

@@ -6,10 +6,12 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "frontend/engine_client.hpp"
 #include "frontend/http_server.hpp"
 #include "frontend/journey_recorder.hpp"
+#include "frontend/metrics_peers.hpp"
 #include "frontend/openai_protocol.hpp"
 #include "frontend/server_metrics.hpp"
 #include "frontend/tokenizer.hpp"
@@ -24,6 +26,9 @@ struct OpenAiServerConfig {
   int32_t client_index = 0;
   std::string api_key;               // non-empty: /v1/* needs "Authorization: Bearer KEY"
   bool priority_scheduling = false;  // else a non-zero priority is refused, as vLLM does
+  // Every frontend's metrics endpoint, by client index: a scrape of this one
+  // covers them all. Empty: a lone frontend.
+  std::vector<std::string> metrics_endpoints;
 };
 
 class OpenAiServer {
@@ -53,8 +58,10 @@ class OpenAiServer {
 
   // The shared path of both generation endpoints, from token ids onwards.
   // `received_ns` is when the HTTP request was read: the journey's ARRIVED.
+  // `headers` may carry the client's W3C trace context.
   void generate(Api api, const std::string& model, std::vector<Prompt> prompts,
-                const GenerationParams& params, int64_t received_ns, HttpResponder& responder);
+                const GenerationParams& params, int64_t received_ns, const HttpHeaders& headers,
+                HttpResponder& responder);
 
   // nullopt when the request may go on; else the error to answer with.
   std::optional<ApiError> admit(const HttpRequest& request, bool needs_auth) const;
@@ -64,6 +71,8 @@ class OpenAiServer {
                                   const nlohmann::ordered_json& kwargs) const;
   std::string next_id(std::string_view prefix);
   void send_error(HttpResponder& responder, const ApiError& error) const;
+  // This frontend's metrics brought up to date, for its own scrape or a peer's.
+  FrontendMetricsSnapshot refresh_metrics();
 
   OpenAiServerConfig config_;
   const Tokenizer& tokenizer_;
@@ -76,6 +85,7 @@ class OpenAiServer {
   std::atomic<uint64_t> id_counter_{0};
   std::atomic<bool> draining_{false};
   ServerMetrics metrics_;
+  MetricsPeers metrics_peers_;  // last: its thread reads the members above
 };
 
 }  // namespace waypoint

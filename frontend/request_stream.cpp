@@ -27,9 +27,45 @@ void Waker::drain() {
   [[maybe_unused]] const ssize_t n = ::read(fd_, &value, sizeof value);
 }
 
-void RequestStream::push(const EngineCoreOutput& output) {
+RequestStream::~RequestStream() {
+  // No frontend verdict: the engine ended the request (or it was abandoned,
+  // which counts as an abort), and the reader kept all it was sent.
+  if (!tracker_ || tracker_->finished()) return;
+  tracker_->keep(tracker_->num_received());
+  const FinishReason reason =
+      engine_finish_.value_or(failed_ ? FinishReason::ERROR : FinishReason::ABORT);
+  tracker_->finish(reason, engine_finish_ ? engine_finish_time_ : monotonic_now());
+}
+
+void RequestStream::track(RequestTracker tracker) {
+  std::lock_guard lock(mutex_);
+  tracker_.emplace(std::move(tracker));
+}
+
+void RequestStream::untrack() {
+  std::lock_guard lock(mutex_);
+  tracker_.reset();
+}
+
+void RequestStream::finish(FinishReason reason, size_t num_output_tokens) {
+  std::lock_guard lock(mutex_);
+  if (!tracker_ || tracker_->finished()) return;
+  tracker_->keep(num_output_tokens);
+  tracker_->finish(reason, monotonic_now());
+}
+
+void RequestStream::push(const EngineCoreOutput& output, double batch_timestamp) {
   {
     std::lock_guard lock(mutex_);
+    if (tracker_) {
+      tracker_->events(output.events);
+      tracker_->received(output.new_token_ids.size(), batch_timestamp);
+    }
+    if (output.finish_reason && !engine_finish_) {
+      engine_finish_ = output.finish_reason;
+      // e2e ends when the frontend learns of the end, as in vLLM.
+      engine_finish_time_ = monotonic_now();
+    }
     if (!had_output_ && !output.new_token_ids.empty()) {
       had_output_ = true;
       pending_.first_output_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -49,6 +85,7 @@ void RequestStream::fail(const std::string& reason) {
   {
     std::lock_guard lock(mutex_);
     pending_.error = reason;
+    failed_ = true;
   }
   waker_->wake();
 }
@@ -60,6 +97,12 @@ void RequestStream::take(Update& out) {
   out.error.reset();
   out.first_output_ns.reset();
   std::lock_guard lock(mutex_);
+  if (tracker_) {
+    // A reader that meets an error stops before the tokens beside it.
+    const bool keeps_first = !pending_.token_ids.empty() && !pending_.error;
+    tracker_->keep(taken_ + (keeps_first ? 1 : 0));
+  }
+  taken_ += pending_.token_ids.size();
   std::swap(out, pending_);
 }
 

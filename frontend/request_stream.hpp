@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend/request_tracker.hpp"
 #include "proto/engine_core_output.hpp"
 
 namespace waypoint {
@@ -30,9 +31,17 @@ class Waker {
   int fd_;
 };
 
+// It also carries the request's metrics (RequestTracker): the engine client
+// feeds them as outputs arrive, take() tells which tokens the response kept,
+// and the request is counted finished exactly once, by whichever comes first:
+// finish() from the frontend (stop string, client gone, engine failure), or,
+// when the engine ended it, the last owner letting go of the stream.
 class RequestStream {
  public:
   explicit RequestStream(std::shared_ptr<Waker> waker) : waker_(std::move(waker)) {}
+  ~RequestStream();
+  RequestStream(const RequestStream&) = delete;
+  RequestStream& operator=(const RequestStream&) = delete;
 
   // What arrived since the last take().
   struct Update {
@@ -46,15 +55,31 @@ class RequestStream {
     std::optional<int64_t> first_output_ns;
   };
 
-  void push(const EngineCoreOutput& output);
+  // Before the request goes to the engine; untrack() if it never got there.
+  void track(RequestTracker tracker);
+  void untrack();
+
+  // One output of the engine batch stamped `batch_timestamp` (monotonic s).
+  void push(const EngineCoreOutput& output, double batch_timestamp);
   void fail(const std::string& reason);
-  void take(Update& out);  // out is cleared first
+  // out is cleared first. The reader calls take() again only while it still
+  // wants the request's tokens: by then it kept every token of the previous
+  // take, and it always keeps the first token of a take.
+  void take(Update& out);
+  // The frontend ended the request for `reason`, its response keeping the
+  // first `num_output_tokens` tokens. Later calls change nothing.
+  void finish(FinishReason reason, size_t num_output_tokens);
 
  private:
   std::shared_ptr<Waker> waker_;
   std::mutex mutex_;
   Update pending_;
   bool had_output_ = false;
+  std::optional<RequestTracker> tracker_;
+  size_t taken_ = 0;  // tokens handed out by take() so far
+  std::optional<FinishReason> engine_finish_;
+  double engine_finish_time_ = 0.0;
+  bool failed_ = false;
 };
 
 }  // namespace waypoint

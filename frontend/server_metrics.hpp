@@ -1,56 +1,58 @@
 #pragma once
-// The frontend's Prometheus registry behind GET /metrics, with vLLM's metric
-// names so existing dashboards and routers read it unchanged. The engine's
-// gauges come from the SchedulerStats riding on every EngineCoreOutputs.
+// The frontend's GET /metrics: vLLM's metric families (names, labels and
+// buckets from proto/metric_definitions.hpp) so existing dashboards and
+// routers read it unchanged, plus Waypoint's own waypoint:* ones.
+//
+// With several frontends, the one scraped speaks for the whole server
+// (docs/metrics.md): it sums every frontend's request-level counters and
+// histograms, and takes the engine-level values from the freshest
+// SchedulerStats any of them received.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
-
+#include "frontend/metrics_snapshot.hpp"
+#include "frontend/request_metrics.hpp"
 #include "proto/engine_core_output.hpp"
 
 namespace waypoint {
 
-inline constexpr const char* kMetricNumRequestsRunning = "vllm:num_requests_running";
-inline constexpr const char* kMetricNumRequestsWaiting = "vllm:num_requests_waiting";
-inline constexpr const char* kMetricKvCacheUsagePerc = "vllm:kv_cache_usage_perc";
-// Ours: the engine core's step counter, so a client can count steps between two events.
-inline constexpr const char* kMetricSchedulerStep = "waypoint:scheduler_step";
-// Ours, for journey tracing: traced requests whose journey is still open, in
-// the core and in this frontend (both read 0 when idle, or state leaked), and
-// hub messages a producer dropped rather than block (label producer).
-inline constexpr const char* kMetricJourneyCoreLiveStates = "waypoint:journey_core_live_states";
-inline constexpr const char* kMetricJourneyApiLiveStates = "waypoint:journey_api_live_states";
-inline constexpr const char* kMetricEventsDropped = "waypoint:events_dropped_total";
-
 class ServerMetrics {
  public:
-  ServerMetrics(const std::string& model_name, int32_t engine_index, int32_t client_index);
+  ServerMetrics(std::string model_name, int32_t engine_index, int32_t client_index,
+                int32_t max_model_len);
 
+  // What this frontend's requests report to (through their streams).
+  const std::shared_ptr<RequestMetrics>& requests() const { return requests_; }
+
+  // Engine stats as they arrive; the freshest (largest step) is kept.
   void observe(const SchedulerStats& stats);
-  // This frontend's own: open API journeys, and its hub publisher's drops so far.
-  void observe_frontend(int64_t api_live_states, uint64_t events_dropped);
-  // The Prometheus text exposition format (version 0.0.4).
-  std::string render() const;
+  // This frontend's own: open API journeys, and what its event-hub publisher
+  // and its OTLP exporter dropped so far.
+  void observe_frontend(int64_t api_live_states, uint64_t events_dropped, uint64_t spans_dropped);
+
+  // This frontend's part, for a peer's scrape.
+  FrontendMetricsSnapshot snapshot() const;
+  // The Prometheus text exposition format (version 0.0.4) of this frontend
+  // and the `peers` together. A peer whose snapshot does not fit (another
+  // bucket layout) is left out.
+  std::string render(const std::vector<FrontendMetricsSnapshot>& peers = {});
 
  private:
-  // Producers report drops as running totals; a counter only goes up by deltas.
-  static void advance(prometheus::Counter& counter, uint64_t total);
+  const std::string model_name_;
+  const int32_t engine_index_;
+  const int32_t client_index_;
+  std::shared_ptr<RequestMetrics> requests_;
 
-  std::mutex mutex_;  // two scrapes at once must not both add the same delta
-  std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Gauge* running_;
-  prometheus::Gauge* waiting_;
-  prometheus::Gauge* kv_usage_;
-  prometheus::Gauge* step_;
-  prometheus::Gauge* core_live_;
-  prometheus::Gauge* api_live_;
-  prometheus::Counter* core_dropped_;
-  prometheus::Counter* frontend_dropped_;
+  mutable std::mutex mutex_;
+  std::optional<SchedulerStats> engine_;  // the freshest seen, here or from a peer
+  int64_t api_live_states_ = 0;
+  uint64_t events_dropped_ = 0;
+  uint64_t spans_dropped_ = 0;
 };
 
 }  // namespace waypoint

@@ -19,11 +19,28 @@ enum class FinishReason : uint8_t { STOP = 0, LENGTH = 1, ABORT = 2, ERROR = 3 }
 std::string_view to_string(FinishReason r);  // stop / length / abort / error, as OpenAI names them
 bool is_known(FinishReason r);
 
+// vLLM's EngineCoreEventType: the moments of a request's life in the core
+// that the frontend needs for its latency metrics (queue, prefill, decode).
+enum class EngineCoreEventType : uint8_t { QUEUED = 1, SCHEDULED = 2, PREEMPTED = 3 };
+
+std::string_view to_string(EngineCoreEventType t);
+bool is_known(EngineCoreEventType t);
+
 }  // namespace waypoint
 
 WAYPOINT_CHECKED_ENUM(waypoint::FinishReason)
+WAYPOINT_CHECKED_ENUM(waypoint::EngineCoreEventType)
 
 namespace waypoint {
+
+struct EngineCoreEvent {
+  static constexpr const char* kWireName = "EngineCoreEvent";
+  EngineCoreEventType type = EngineCoreEventType::QUEUED;
+  double timestamp = 0.0;  // monotonic seconds, the clock the frontend reads too
+
+  bool operator==(const EngineCoreEvent&) const = default;
+  MSGPACK_DEFINE_ARRAY(type, timestamp)
+};
 
 struct EngineCoreOutput {
   static constexpr const char* kWireName = "EngineCoreOutput";
@@ -32,14 +49,20 @@ struct EngineCoreOutput {
   std::optional<FinishReason> finish_reason;
   std::optional<TokenId> stop_reason;  // the stop token id that ended the request, if any
   int32_t num_cached_tokens = 0;       // prefix-cache hit at first scheduling
+  // Optional and last: what happened to the request in the core since its
+  // previous output, oldest first. Always recorded (a few per request), as
+  // the frontend's queue/prefill/decode histograms need them.
+  std::vector<EngineCoreEvent> events;
 
   bool finished() const { return finish_reason.has_value(); }
   bool operator==(const EngineCoreOutput&) const = default;
-  MSGPACK_DEFINE_ARRAY(request_id, new_token_ids, finish_reason, stop_reason, num_cached_tokens)
+  MSGPACK_DEFINE_ARRAY(request_id, new_token_ids, finish_reason, stop_reason, num_cached_tokens,
+                       events)
 };
 
-// A snapshot of the scheduler after a step. Counters are deltas since the
-// previous snapshot, so a frontend can add them to Prometheus counters.
+// A snapshot of the scheduler after a step. Counters are running totals since
+// the engine started, so that every frontend, whichever outputs it happened to
+// receive, turns them into the same Prometheus counter values.
 struct SchedulerStats {
   static constexpr const char* kWireName = "SchedulerStats";
   int32_t num_running_reqs = 0;
@@ -54,11 +77,12 @@ struct SchedulerStats {
   // since it started.
   int64_t journey_live_states = 0;
   uint64_t events_dropped = 0;
+  uint64_t spans_dropped = 0;  // the core's OTLP exporter, since it started
 
   bool operator==(const SchedulerStats&) const = default;
   MSGPACK_DEFINE_ARRAY(num_running_reqs, num_waiting_reqs, kv_cache_usage, prefix_cache_queries,
                        prefix_cache_hits, num_preemptions, scheduler_step, journey_live_states,
-                       events_dropped)
+                       events_dropped, spans_dropped)
 };
 
 struct EngineCoreOutputs {

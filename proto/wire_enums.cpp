@@ -80,4 +80,20 @@ bool is_known(RequestPhase p) { return p <= RequestPhase::DECODE; }
 bool is_known(FinishStatus s) { return s <= FinishStatus::ERROR; }
 bool is_known(FinishReason r) { return r <= FinishReason::ERROR; }
 
+std::string_view to_string(EngineCoreEventType t) {
+  switch (t) {
+    case EngineCoreEventType::QUEUED:
+      return "QUEUED";
+    case EngineCoreEventType::SCHEDULED:
+      return "SCHEDULED";
+    case EngineCoreEventType::PREEMPTED:
+      return "PREEMPTED";
+  }
+  return "UNKNOWN";
+}
+
+bool is_known(EngineCoreEventType t) {
+  return t >= EngineCoreEventType::QUEUED && t <= EngineCoreEventType::PREEMPTED;
+}
+
 }  // namespace waypoint

@@ -167,6 +167,38 @@ std::string attributes_text(const HubEvent& event, bool shorten) {
   return out;
 }
 
+// A step event in one readable line: the summary's timing breakdown and batch
+// shape, or a snapshot's request progress. Every key is still in jsonl.
+std::string step_text(const HubEvent& event) {
+  auto get = [&](std::string_view key) {
+    const AttrValue* v = event.find(key);
+    return v ? value_text(*v) : std::string("?");
+  };
+  auto str = [](std::initializer_list<std::string> parts) {
+    std::string out;
+    for (const auto& p : parts) out += p;
+    return out;
+  };
+  if (event.find(attr::kRequestId) != nullptr) {
+    return str({"step=", get(attr::kStepId), " req=", get(attr::kRequestId),
+                " phase=", get(attr::kRequestPhase), " computed=",
+                get(attr::kRequestNumComputedTokens), "/", get(attr::kNumPromptTokens),
+                " scheduled=", get(attr::kRequestScheduledTokensThisStep),
+                " out=", get(attr::kNumOutputTokens), " preempt=",
+                get(attr::kRequestNumPreemptions), " blocks=", get(attr::kKvBlocksAllocatedGpu),
+                " cached=", get(attr::kKvBlocksCachedGpu)});
+  }
+  return str({"step=", get(attr::kStepId), " ", get(attr::kStepDurationUs), "us (sched ",
+              get(attr::kStepScheduleUs), " exec ", get(attr::kStepExecuteUs), " upd ",
+              get(attr::kStepUpdateUs), " gap ", get(attr::kStepGapUs), ") running=",
+              get(attr::kQueueRunningDepth), " waiting=", get(attr::kQueueWaitingDepth),
+              " prefill=", get(attr::kBatchNumPrefillReqs), "/", get(attr::kBatchPrefillTokens),
+              "tok decode=", get(attr::kBatchNumDecodeReqs), "/", get(attr::kBatchDecodeTokens),
+              "tok finished=", get(attr::kBatchNumFinished), " preempted=",
+              get(attr::kBatchNumPreempted), " kv=", get(attr::kKvUsageGpuRatio), " free=",
+              get(attr::kKvBlocksFreeGpu), "/", get(attr::kKvBlocksTotalGpu)});
+}
+
 std::string event_type(const HubEvent& event) {
   const AttrValue* v = event.find(attr::kEventType);
   if (v == nullptr) return "?";
@@ -203,6 +235,18 @@ std::string PrettyPrinter::line(uint64_t seq, std::string_view topic, const HubP
   const std::string type = event_type(event);
   const std::optional<std::string> id = request_id(event);
   char column[48];
+  if (topic == kTopicStep) {
+    // Steps are not a request's timeline, snapshots included.
+    char seq_text[24];
+    std::snprintf(seq_text, sizeof seq_text, "#%llu", static_cast<unsigned long long>(seq));
+    std::snprintf(column, sizeof column, "%14s", seq_text);
+    // A step event from another producer may lack our keys: list what it has.
+    const bool ours = event.find(attr::kStepDurationUs) != nullptr ||
+                      event.find(attr::kRequestPhase) != nullptr;
+    return with_attributes(
+        std::string(column) + "  " + padded(std::string(topic), kTopicWidth) + " ", type,
+        ours ? step_text(event) : attributes_text(event, false));
+  }
   if (!id) {
     char seq_text[24];
     std::snprintf(seq_text, sizeof seq_text, "#%llu", static_cast<unsigned long long>(seq));

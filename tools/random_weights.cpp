@@ -3,18 +3,14 @@
 #include <algorithm>
 #include <cmath>
 
+#include "proto/splitmix64.hpp"
+
 namespace waypoint::tools {
 namespace {
 
 constexpr double kTwoPow33 = 8589934592.0;
 constexpr double kTwoPow53 = 9007199254740992.0;
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // Weight scales: a well-conditioned forward pass whose greedy choice depends on the whole
 // context and is rarely close to a tie.

@@ -173,89 +173,20 @@ Result<std::string> demo_model(const Logger& log) {
 
 
 int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  ServeOptions o;
-  po::options_description opts("waypoint serve options");
-  opts.add_options()("help,h", "print this help and exit")(
-      "model", po::value(&o.model), "model directory; default: the built-in demo model")(
-      "served-model-name", po::value(&o.served_model_name),
-      "the name clients use; default: the model directory's name")(
-      "host", po::value(&o.host)->default_value(o.host), "address to listen on")(
-      "port", po::value(&o.port)->default_value(o.port), "HTTP port; 0 picks a free one")(
-      "api-server-count", po::value(&o.api_server_count)->default_value(1),
-      "frontend processes sharing the port")(
-      "tensor-parallel-size", po::value(&o.tensor_parallel_size)->default_value(1), "worker ranks")(
-      "device", po::value(&o.device)->default_value("cpu"), "cpu")(
-      "max-model-len", po::value(&o.max_model_len)->default_value(0),
-      "prompt plus output cap; 0: the model's maximum")(
-      "max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "requests running at once")(
-      "max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
-      "token budget per step; 0: max(2048, max-model-len)")(
-      "long-prefill-token-threshold", po::value(&o.long_prefill_token_threshold)->default_value(0),
-      "chunk prefills longer than this; 0: off")(
-      "block-size", po::value(&o.block_size)->default_value(16), "tokens per KV block")(
-      "num-gpu-blocks-override", po::value(&o.num_gpu_blocks_override)->default_value(0),
-      "force this many KV blocks (any device)")(
-      "kv-cache-memory-bytes", po::value(&o.kv_cache_memory_bytes)->default_value(0),
-      "KV cache bytes per worker; 0: room for max-num-seqs full requests, at most 2 GiB")(
-      "enable-prefix-caching", "reuse KV blocks of shared prefixes (default)")(
-      "no-enable-prefix-caching", "turn prefix caching off")(
-      "scheduling-policy", po::value(&o.scheduling_policy)->default_value("fcfs"),
-      "fcfs or priority")("seed", po::value(&o.seed)->default_value(0),
-                          "sampling seed for requests without one")(
-      "max-request-bytes", po::value(&o.max_request_bytes)->default_value(o.max_request_bytes),
-      "larger request bodies get 413")("api-key", po::value(&o.api_key),
-                                       "require 'Authorization: Bearer KEY' on /v1/*")(
-      "startup-timeout", po::value(&o.startup_timeout)->default_value(120),
-      "seconds every process has to become ready")(
-      "shutdown-timeout", po::value(&o.shutdown_timeout)->default_value(30),
-      "seconds in-flight requests get to finish on SIGINT/SIGTERM")(
-      "enable-journey-tracing", po::bool_switch(&o.enable_journey_tracing),
-      "emit request journey events (core and API) to the event hub")(
-      "journey-tracing-sample-rate",
-      po::value(&o.journey_tracing_sample_rate)->default_value(1.0),
-      "fraction of requests traced, decided once per request in the frontend")(
-      "event-endpoint", po::value(&o.event_endpoint)->default_value(o.event_endpoint),
-      "the event hub's XPUB: where `waypoint events` and other subscribers connect")(
-      "event-replay-endpoint",
-      po::value(&o.event_replay_endpoint)->default_value(o.event_replay_endpoint),
-      "the event hub's replay ROUTER")(
-      "event-buffer", po::value(&o.event_buffer)->default_value(o.event_buffer),
-      "hub messages kept for replay")("kv-events", po::bool_switch(&o.kv_events),
-                                      "publish prefix-cache BlockStored/BlockRemoved/"
-                                      "AllBlocksCleared on the hub's kv topic");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      out << "Usage: waypoint serve [--model DIR] [options]\n\n" << opts;
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    err << "waypoint serve: " << e.what() << "\n";
+  auto parsed = parse_serve_options(args);
+  if (!parsed) {
+    err << "waypoint serve: " << parsed.error().message << "\n";
     return kExitUsage;
   }
+  if (!parsed->help.empty()) {
+    out << parsed->help;
+    return kExitOk;
+  }
+  ServeOptions o = parsed->options;
   auto usage = [&](const std::string& message) {
     err << "waypoint serve: " << message << "\n";
     return kExitUsage;
   };
-  if (o.api_server_count < 1 || o.api_server_count > 64)
-    return usage("--api-server-count must be between 1 and 64");
-  if (o.tensor_parallel_size < 1 || o.tensor_parallel_size > 16)
-    return usage("--tensor-parallel-size must be between 1 and 16");
-  if (o.port < 0 || o.port > 65535) return usage("--port must be between 0 and 65535");
-  if (o.device != "cpu" && o.device != "auto") return usage("--device must be cpu (or auto)");
-  if (o.scheduling_policy != "fcfs" && o.scheduling_policy != "priority")
-    return usage("--scheduling-policy must be fcfs or priority");
-  if (o.max_request_bytes < 1024) return usage("--max-request-bytes must be at least 1024");
-  if (o.startup_timeout < 1) return usage("--startup-timeout must be at least 1");
-  if (o.shutdown_timeout < 0) return usage("--shutdown-timeout must not be negative");
-  if (!(o.journey_tracing_sample_rate >= 0.0 && o.journey_tracing_sample_rate <= 1.0))
-    return usage("--journey-tracing-sample-rate must be between 0 and 1");
-  if (o.event_buffer < 0) return usage("--event-buffer must not be negative");
-  if (o.event_endpoint.empty()) return usage("--event-endpoint must not be empty");
-  if (o.event_replay_endpoint.empty()) return usage("--event-replay-endpoint must not be empty");
-  o.enable_prefix_caching = vm.count("no-enable-prefix-caching") == 0;
 
   Logger log("serve");
   if (o.model.empty()) {
@@ -298,6 +229,7 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
     for (int i = 0; i < o.api_server_count; ++i) {
       endpoints.frontend_requests.push_back(files.ipc("frontend-" + std::to_string(i) + "-requests"));
       endpoints.frontend_outputs.push_back(files.ipc("frontend-" + std::to_string(i) + "-outputs"));
+      endpoints.frontend_metrics.push_back(files.ipc("frontend-" + std::to_string(i) + "-metrics"));
     }
     if (o.tensor_parallel_size > 1) {
       endpoints.tp_shm_path = "/dev/shm/waypoint-" + std::to_string(::getpid()) + "-tp";
@@ -315,7 +247,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
                            static_cast<size_t>(o.event_buffer)});
     log.info("event hub on " + hub.publish_endpoint() + " (replay " + hub.replay_endpoint() +
              ")" + (o.enable_journey_tracing ? "; journey tracing on" : "") +
-             (o.kv_events ? "; kv events on" : ""));
+             (o.kv_events ? "; kv events on" : "") +
+             (o.step_tracing_enabled ? "; step tracing on" : "") +
+             (o.otlp_traces_endpoint.empty() ? "" : "; OTLP spans to " + o.otlp_traces_endpoint));
 
     // Every child's configuration, by the name it will say HELLO with.
     std::map<std::string, std::string> configs;

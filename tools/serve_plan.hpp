@@ -42,7 +42,22 @@ struct ServeOptions {
   std::string event_replay_endpoint = "tcp://127.0.0.1:5558";
   int event_buffer = 10000;
   bool kv_events = false;
+  bool step_tracing_enabled = false;
+  double step_tracing_sample_rate = 0.01;
+  double step_tracing_rich_subsample_rate = 0.001;
+  int step_tracing_closure_interval = 100;
+  std::string otlp_traces_endpoint;
 };
+
+struct ParsedServeOptions {
+  ServeOptions options;
+  std::string help;  // non-empty: --help was asked for; print it and exit 0
+};
+
+// serve's flags, checked; an error is one line naming the flag (exit code 2).
+// Kept apart from the launcher so a test can follow every flag from the
+// command line to the process that uses it.
+Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& args);
 
 // Where the processes meet: the run directory's ipc endpoints.
 struct ServeEndpoints {
@@ -51,6 +66,7 @@ struct ServeEndpoints {
   std::string event_intake;  // the hub's XSUB
   std::vector<std::string> frontend_requests;  // by client index
   std::vector<std::string> frontend_outputs;
+  std::vector<std::string> frontend_metrics;  // each frontend's scrape-aggregation endpoint
   std::string tp_shm_path;  // empty below TP 2
 };
 

@@ -2,8 +2,10 @@
 // update_from_output() plus encoding each client's EngineCoreOutputs, with
 // 256 running decode requests, 64 waiting, and block size 16. The synthetic
 // executor's time is excluded (manual timing), since a real step hands that
-// part to the workers. Run with journey tracing off and on, side by side, it
-// is the core's cost of tracing; BM_JourneyEvent is the cost of one event.
+// part to the workers. Run with journey tracing or step tracing off and on,
+// side by side, it is the core's cost of tracing; BM_JourneyEvent is the cost
+// of one journey event, BM_StepHubEvents that of turning a sampled step's
+// record into hub events (done on the publisher's thread, off the loop).
 #include <chrono>
 #include <random>
 #include <string>
@@ -11,6 +13,7 @@
 #include <benchmark/benchmark.h>
 
 #include "engine_core/scheduler.hpp"
+#include "engine_core/step_trace.hpp"
 #include "engine_core/synthetic_executor.hpp"
 #include "proto/codec.hpp"
 
@@ -37,6 +40,7 @@ EngineCoreRequest make_request(int n, std::mt19937_64& rng) {
 void BM_SchedulerStep(benchmark::State& state) {
   const bool prefix_caching = state.range(0) != 0;
   const bool journey = state.range(1) != 0;
+  const int64_t step_tracing = state.range(2);  // 0 off, 1 at vLLM's 0.01, 2 every step
   SchedulerConfig config;
   config.max_num_seqs = kRunning;
   config.max_num_batched_tokens = 2048;
@@ -45,6 +49,9 @@ void BM_SchedulerStep(benchmark::State& state) {
   config.num_blocks = 1 + kRunning * (2048 / 16);
   config.enable_prefix_caching = prefix_caching;
   config.enable_journey_tracing = journey;
+  config.step_tracing.enabled = step_tracing > 0;
+  config.step_tracing.sample_rate = step_tracing == 2 ? 1.0 : 0.01;
+  config.step_tracing.rich_subsample_rate = 0.0;
   SteadyClock clock;
   Scheduler scheduler(config, clock);
   SyntheticExecutor executor;
@@ -64,7 +71,7 @@ void BM_SchedulerStep(benchmark::State& state) {
     top_up();
   }
 
-  int64_t tokens = 0, admissions = 0, events = 0;
+  int64_t tokens = 0, admissions = 0, events = 0, records = 0;
   size_t bytes = 0;
   double schedule_s = 0, update_s = 0;
   for (auto _ : state) {
@@ -77,6 +84,12 @@ void BM_SchedulerStep(benchmark::State& state) {
     for (const auto& batch : outputs) {
       bytes += encode(batch).size();
       if (batch.journey_events) events += static_cast<int64_t>(batch.journey_events->size());
+    }
+    // What the engine loop does with a sampled step: take the record (its
+    // hub events are built on the publisher's thread).
+    if (auto record = scheduler.take_step_record()) {
+      benchmark::DoNotOptimize(record);
+      ++records;
     }
     const auto t3 = std::chrono::steady_clock::now();
     schedule_s += std::chrono::duration<double>(t1 - t0).count();
@@ -101,14 +114,18 @@ void BM_SchedulerStep(benchmark::State& state) {
   state.counters["bytes_per_step"] =
       benchmark::Counter(static_cast<double>(bytes), benchmark::Counter::kAvgIterations);
   state.counters["journey_live"] = static_cast<double>(scheduler.journey_live_states());
+  state.counters["step_records_per_step"] =
+      benchmark::Counter(static_cast<double>(records), benchmark::Counter::kAvgIterations);
 }
 // Off and on interleaved, so drift on a noisy machine hits both alike.
 BENCHMARK(BM_SchedulerStep)
-    ->Args({1, 0})
-    ->Args({1, 1})
-    ->Args({0, 0})
-    ->Args({0, 1})
-    ->ArgNames({"prefix_caching", "journey"})
+    ->Args({1, 0, 0})
+    ->Args({1, 1, 0})
+    ->Args({0, 0, 0})
+    ->Args({0, 1, 0})
+    ->Args({1, 0, 1})
+    ->Args({1, 0, 2})
+    ->ArgNames({"prefix_caching", "journey", "step_tracing"})
     ->UseManualTime()
     ->Unit(benchmark::kMicrosecond);
 
@@ -137,6 +154,23 @@ void BM_JourneyEvent(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_JourneyEvent)->Unit(benchmark::kNanosecond);
+
+// A sampled step with 256 running requests, rich (one snapshot each) or not:
+// the cost of its hub events, paid on the publisher's thread.
+void BM_StepHubEvents(benchmark::State& state) {
+  StepRecord record;
+  record.summary.step_id = 1234;
+  record.rich = state.range(0) != 0;
+  if (record.rich) {
+    for (int i = 0; i < kRunning; ++i) {
+      record.snapshots.push_back({.request_id = "cmpl-" + std::to_string(4567890123ull + i) + "-0",
+                                  .phase = RequestPhase::DECODE,
+                                  .num_prompt_tokens = kPromptLen});
+    }
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(step_hub_events(record, 0));
+}
+BENCHMARK(BM_StepHubEvents)->Arg(0)->Arg(1)->ArgName("rich")->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace waypoint

@@ -307,7 +307,7 @@ TEST(Scheduler, FcfsPreemptsTheTailOfTheRunningList) {
   EXPECT_EQ(s.num_running(), 1);
   EXPECT_EQ(s.num_waiting(), 2);
   EXPECT_EQ(s.make_stats().num_preemptions, 1);
-  EXPECT_EQ(s.make_stats().num_preemptions, 0);  // a delta
+  EXPECT_EQ(s.make_stats().num_preemptions, 1);  // a running total, not a delta
 }
 
 TEST(Scheduler, FcfsPreemptedRequestResumesFirstWithItsWholeNewBlockTable) {
@@ -833,7 +833,7 @@ TEST(Scheduler, ConstructorNamesTheBadFlag) {
 // step 1; b shares a's first 8 tokens and takes the last block in step 2; c
 // waits for a seat. a's 13th token (step 5) needs a 4th block: b, the tail,
 // is preempted.
-TEST(Scheduler, MakeStatsReportsGaugesAndDeltas) {
+TEST(Scheduler, MakeStatsReportsGaugesAndRunningTotals) {
   ManualClock clock;
   Scheduler s(small_config(4, 5, 16, 1024, /*max_num_seqs=*/2), clock);
   SyntheticExecutor exec;
@@ -855,7 +855,7 @@ TEST(Scheduler, MakeStatsReportsGaugesAndDeltas) {
   EXPECT_EQ(st.num_running_reqs, 2);
   EXPECT_EQ(st.num_waiting_reqs, 1);
   EXPECT_DOUBLE_EQ(st.kv_cache_usage, 1.0);
-  EXPECT_EQ(st.prefix_cache_queries, 9);  // b's lookup only: a delta
+  EXPECT_EQ(st.prefix_cache_queries, 18);  // a's 9 and b's 9: a running total
   EXPECT_EQ(st.prefix_cache_hits, 8);
   EXPECT_EQ(st.scheduler_step, 2u);
 
@@ -867,11 +867,11 @@ TEST(Scheduler, MakeStatsReportsGaugesAndDeltas) {
   EXPECT_EQ(st.num_running_reqs, 1);
   EXPECT_EQ(st.num_waiting_reqs, 2);
   EXPECT_DOUBLE_EQ(st.kv_cache_usage, 1.0);  // a now holds all 4
-  EXPECT_EQ(st.prefix_cache_queries, 0);
-  EXPECT_EQ(st.prefix_cache_hits, 0);
+  EXPECT_EQ(st.prefix_cache_queries, 18);  // no lookups since
+  EXPECT_EQ(st.prefix_cache_hits, 8);
   EXPECT_EQ(st.num_preemptions, 1);
   EXPECT_EQ(st.scheduler_step, 5u);
-  EXPECT_EQ(s.make_stats().num_preemptions, 0);
+  EXPECT_EQ(s.make_stats().num_preemptions, 1);  // reading does not reset it
 }
 
 // ---------------------------------------------------------------- end to end

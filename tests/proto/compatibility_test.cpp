@@ -191,12 +191,13 @@ TEST(proto_TrailingFields, NestedExtraFieldsAreIgnored) {
   pk.pack(o.engine_index);
   pk.pack_array(static_cast<uint32_t>(o.outputs.size()));
   for (const auto& out : o.outputs) {
-    pk.pack_array(6);
+    pk.pack_array(7);
     pk.pack(out.request_id);
     pk.pack(out.new_token_ids);
     pk.pack(out.finish_reason);
     pk.pack(out.stop_reason);
     pk.pack(out.num_cached_tokens);
+    pk.pack(out.events);
     pk.pack(std::string("logprobs, one day"));
   }
   pk.pack(o.scheduler_stats);

@@ -68,6 +68,9 @@ inline EngineCoreOutput full_engine_core_output() {
   o.finish_reason = FinishReason::ERROR;  // the highest known value
   o.stop_reason = 128009;
   o.num_cached_tokens = 256;
+  o.events = {{EngineCoreEventType::QUEUED, 10.5},
+              {EngineCoreEventType::SCHEDULED, 10.75},
+              {EngineCoreEventType::PREEMPTED, 11.0}};
   return o;
 }
 
@@ -82,6 +85,7 @@ inline SchedulerStats full_scheduler_stats() {
   s.scheduler_step = std::numeric_limits<uint64_t>::max();
   s.journey_live_states = 3;
   s.events_dropped = 12;
+  s.spans_dropped = 4;
   return s;
 }
 

@@ -26,6 +26,7 @@
 
 #include "proto/event_hub_frame.hpp"
 #include "proto/trace_attributes.hpp"
+#include "tests/serve/events_recorder.hpp"
 #include "tests/serve/http_client.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/serve/test_server.hpp"
@@ -37,56 +38,6 @@ namespace {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-// `waypoint events` recording to a file, from the start of the hub's buffer.
-class EventsRecorder {
- public:
-  EventsRecorder(const std::string& connect, const std::string& replay,
-                 const std::filesystem::path& out, const std::filesystem::path& err) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      const int fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(fd, 2);
-      const std::vector<std::string> args{kBinary,          "events",      "--connect",
-                                          connect,          "--replay-endpoint", replay,
-                                          "--replay-from",  "0",           "--format",
-                                          "jsonl",          "--output",    out.string()};
-      std::vector<char*> argv;
-      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(kBinary.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~EventsRecorder() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  // SIGINT, as a user would stop it; its exit status.
-  int stop() {
-    ::kill(pid_, SIGINT);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-};
-
-std::vector<json> read_jsonl(const std::filesystem::path& path) {
-  std::vector<json> lines;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line, nullptr, false);
-    if (!j.is_discarded()) lines.push_back(std::move(j));
-  }
-  return lines;
-}
 
 size_t count_type(const std::vector<json>& lines, std::string_view type) {
   return static_cast<size_t>(std::count_if(lines.begin(), lines.end(), [&](const json& j) {
@@ -116,15 +67,6 @@ std::map<std::string, std::vector<std::string>> journeys_of(const std::vector<Hu
     }
   }
   return by_id;
-}
-
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
 }
 
 bool tracing_state_drained(uint16_t port) {

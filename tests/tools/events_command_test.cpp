@@ -24,6 +24,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "engine_core/step_trace.hpp"
 #include "proto/event_hub_frame.hpp"
 #include "proto/trace_attributes.hpp"
 #include "tools/cli.hpp"
@@ -563,6 +564,30 @@ TEST(events_command_format, PrettyListsOtherAttributesCompactly) {
   // A request event with no timestamp has no place on a timeline.
   EXPECT_EQ(printer.line(1, "journey", p, typed(event_name::kArrived, {{"request.id", "r"s}})),
             "          ? ms  r                     api.ARRIVED");
+  EXPECT_EQ(printer.tracked_requests(), 0u);
+}
+
+TEST(events_command_format, PrettyShowsAStepOnOneLineAndSnapshotsOffTheTimelines) {
+  PrettyPrinter printer;
+  const HubPayload p{1.0, "engine-0", {}};
+  StepRecord record;
+  record.summary = {.step_id = 9, .ts_start_ns = 0, .ts_end_ns = 1'500'000, .duration_us = 1500,
+                    .schedule_us = 20, .execute_us = 1400, .update_us = 80, .gap_us = 3,
+                    .running_depth = 2, .waiting_depth = 1, .num_prefill_reqs = 1,
+                    .num_decode_reqs = 1, .scheduled_tokens = 17, .prefill_tokens = 16,
+                    .decode_tokens = 1, .kv_usage = 0.25, .kv_blocks_total = 8,
+                    .kv_blocks_free = 6};
+  record.snapshots.push_back({.request_id = "r1", .phase = RequestPhase::PREFILL,
+                              .num_prompt_tokens = 40, .num_computed_tokens = 16,
+                              .scheduled_tokens_this_step = 16, .kv_blocks_allocated = 2});
+  const auto events = step_hub_events(record, 0);
+  EXPECT_EQ(printer.line(3, "step", p, events[0]),
+            "            #3  step     step.BATCH_SUMMARY    step=9 1500us (sched 20 exec 1400 upd "
+            "80 gap 3) running=2 waiting=1 prefill=1/16tok decode=1/1tok finished=0 preempted=0 "
+            "kv=0.25 free=6/8");
+  EXPECT_EQ(printer.line(4, "step", p, events[1]),
+            "            #4  step     step.REQUEST_SNAPSHOT step=9 req=r1 phase=PREFILL "
+            "computed=16/40 scheduled=16 out=0 preempt=0 blocks=2 cached=0");
   EXPECT_EQ(printer.tracked_requests(), 0u);
 }
 

@@ -64,6 +64,92 @@ TEST(ServePlan, JourneyTracingFlagsReachTheCoreAndEveryFrontend) {
   }
 }
 
+// From the command line, as a user types it, to the config each child reads.
+ServePlan plan_from_flags(const std::vector<std::string>& flags, int frontends) {
+  auto parsed = parse_serve_options(flags);
+  EXPECT_TRUE(parsed.ok()) << parsed.error().message;
+  auto sc = scheduler_config(parsed->options, tiny_model());
+  EXPECT_TRUE(sc.ok()) << sc.error().message;
+  return make_serve_plan(parsed->options, *sc, endpoints(frontends), 8000);
+}
+
+TEST(ServePlan, StepTracingFlagsReachTheEngineCore) {
+  const ServePlan plan = plan_from_flags(
+      {"--model", "/models/tiny", "--step-tracing-enabled", "--step-tracing-sample-rate", "0.25",
+       "--step-tracing-rich-subsample-rate", "0.125", "--step-tracing-closure-interval", "7",
+       "--seed", "5"},
+      1);
+  auto engine = engine_core_config_from_json(to_json_text(plan.engine));
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  const StepTracingConfig& st = engine->scheduler.step_tracing;
+  EXPECT_TRUE(st.enabled);
+  EXPECT_DOUBLE_EQ(st.sample_rate, 0.25);
+  EXPECT_DOUBLE_EQ(st.rich_subsample_rate, 0.125);
+  EXPECT_EQ(st.closure_interval, 7);
+  EXPECT_EQ(st.seed, 5u);
+}
+
+TEST(ServePlan, StepTracingDefaultsAreVllms) {
+  const ServePlan plan = plan_from_flags({"--model", "/models/tiny"}, 1);
+  auto engine = engine_core_config_from_json(to_json_text(plan.engine));
+  ASSERT_TRUE(engine.ok());
+  const StepTracingConfig& st = engine->scheduler.step_tracing;
+  EXPECT_FALSE(st.enabled);
+  EXPECT_DOUBLE_EQ(st.sample_rate, 0.01);
+  EXPECT_DOUBLE_EQ(st.rich_subsample_rate, 0.001);
+  EXPECT_EQ(st.closure_interval, 100);
+  EXPECT_TRUE(engine->otlp_traces_endpoint.empty());
+}
+
+TEST(ServePlan, OtlpEndpointReachesEveryProcessAndTurnsJourneyTracingOn) {
+  const ServePlan plan = plan_from_flags(
+      {"--model", "/models/tiny", "--otlp-traces-endpoint", "http://127.0.0.1:4318",
+       "--journey-tracing-sample-rate", "0.5", "--api-server-count", "2"},
+      2);
+  auto engine = engine_core_config_from_json(to_json_text(plan.engine));
+  ASSERT_TRUE(engine.ok());
+  EXPECT_EQ(engine->otlp_traces_endpoint, "http://127.0.0.1:4318");
+  EXPECT_TRUE(engine->scheduler.enable_journey_tracing) << "spans are built from journey events";
+  ASSERT_EQ(plan.frontends.size(), 2u);
+  for (const auto& planned : plan.frontends) {
+    auto f = frontend_config_from_json(to_json_text(planned));
+    ASSERT_TRUE(f.ok()) << f.error().message;
+    EXPECT_EQ(f->otlp_traces_endpoint, "http://127.0.0.1:4318");
+    EXPECT_TRUE(f->enable_journey_tracing);
+    EXPECT_DOUBLE_EQ(f->journey_tracing_sample_rate, 0.5);
+  }
+}
+
+TEST(ServePlan, EveryFrontendKnowsEveryMetricsEndpoint) {
+  ServeOptions o;
+  o.model = "/models/tiny";
+  o.api_server_count = 2;
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(sc.ok());
+  ServeEndpoints e = endpoints(2);
+  e.frontend_metrics = {"ipc:///run/f0-metrics", "ipc:///run/f1-metrics"};
+  const ServePlan plan = make_serve_plan(o, *sc, e, 8000);
+  for (const auto& planned : plan.frontends) {
+    auto f = frontend_config_from_json(to_json_text(planned));
+    ASSERT_TRUE(f.ok());
+    EXPECT_EQ(f->metrics_endpoints, e.frontend_metrics);
+  }
+}
+
+TEST(ServePlan, BadTracingFlagsAreOneLineNamingTheFlag) {
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--step-tracing-sample-rate", "1.5"},
+           {"--step-tracing-rich-subsample-rate", "-1"},
+           {"--step-tracing-closure-interval", "0"},
+           {"--journey-tracing-sample-rate", "2"},
+           {"--otlp-traces-endpoint", "localhost:4318"}}) {
+    auto parsed = parse_serve_options({flag, value});
+    ASSERT_FALSE(parsed.ok()) << flag;
+    EXPECT_NE(parsed.error().message.find(flag), std::string::npos) << parsed.error().message;
+    EXPECT_EQ(parsed.error().message.find('\n'), std::string::npos);
+  }
+}
+
 TEST(ServePlan, TracingIsOffUnlessAskedFor) {
   ServeOptions o;
   o.model = "/models/tiny";
