@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "tools/bench_command.hpp"
 #include "tools/events_command.hpp"
 #include "tools/generate_command.hpp"
 #include "tools/make_model_command.hpp"
@@ -18,8 +19,9 @@ namespace waypoint::cli {
 // Alphabetical, as `waypoint --help` lists them.
 std::vector<Subcommand> subcommands() {
   return {
-      engine_core_subcommand(), events_subcommand(), frontend_subcommand(), generate_subcommand(),
-      make_model_subcommand(),  serve_subcommand(),  worker_subcommand(),
+      bench_subcommand(),       engine_core_subcommand(), events_subcommand(),
+      frontend_subcommand(),    generate_subcommand(),    make_model_subcommand(),
+      serve_subcommand(),       worker_subcommand(),
   };
 }
 
