@@ -8,6 +8,7 @@
 
 #include "tools/bench_command.hpp"
 #include "tools/events_command.hpp"
+#include "tools/fit_command.hpp"
 #include "tools/generate_command.hpp"
 #include "tools/make_model_command.hpp"
 #include "tools/serve_command.hpp"
@@ -20,7 +21,8 @@ namespace waypoint::cli {
 std::vector<Subcommand> subcommands() {
   return {
       bench_subcommand(),       engine_core_subcommand(), events_subcommand(),
-      frontend_subcommand(),    generate_subcommand(),    make_model_subcommand(),
+      fit_subcommand(),         frontend_subcommand(),    generate_subcommand(),
+      make_model_subcommand(),
       serve_subcommand(),       worker_subcommand(),
   };
 }

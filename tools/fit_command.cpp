@@ -1,0 +1,307 @@
+#include "tools/fit_command.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+#include <nlohmann/json.hpp>
+
+#include "tools/fit_dataset.hpp"
+#include "tools/fit_report.hpp"
+#include "tools/png_writer.hpp"
+#include "tools/residual_plot.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace waypoint::cli {
+
+namespace {
+
+struct FitOptions {
+  std::string input;
+  std::string out_dir;
+  double holdout = 0.2;
+  std::int64_t warmup_steps = 10;
+  bool include_flagged = false;
+  fit::ConfigLabels labels;
+};
+
+// A failure after the command line was accepted: exit 1, one line.
+struct RunError {
+  std::string message;
+};
+
+// Warnings about malformed lines: the first few in full, then a count, so a
+// corrupt file does not flood the terminal.
+constexpr std::size_t kMaxWarnings = 20;
+
+struct Target {
+  fit::TargetData data;
+  fit::RowCounts counts;
+  std::string json_key;  // where it goes in coeffs.json
+  std::string plot_file;
+};
+
+Target beta_target(const fit::Dataset& d, bool include_flagged) {
+  Target t;
+  t.json_key = "beta";
+  t.plot_file = "beta_residuals.png";
+  t.data.name = "beta";
+  t.data.target = "step.duration_us, us";
+  t.data.features = fit::beta_feature_names();
+  for (const fit::StepRow& s : d.steps) {
+    ++t.counts.total;
+    if (s.flag == fit::kFlagWarmup) ++t.counts.warmup;
+    if (s.flag == fit::kFlagPreempted) ++t.counts.preempted;
+    if (!s.flag.empty() && !include_flagged) continue;
+    t.data.x.push_back(fit::beta_features(s));
+    t.data.y.push_back(s.duration_us);
+  }
+  t.counts.used = t.data.y.size();
+  return t;
+}
+
+// which: 0 QUEUED -> SCHEDULED, 1 ARRIVED -> QUEUED.
+Target alpha_target(const fit::Dataset& d, bool include_flagged, int which) {
+  Target t;
+  t.json_key = which == 0 ? "queue_wait" : "api_to_core";
+  t.plot_file = which == 0 ? "alpha_queue_wait_residuals.png" : "alpha_api_to_core_residuals.png";
+  t.data.name = which == 0 ? "alpha queue_wait" : "alpha api_to_core";
+  t.data.target = which == 0 ? "journey.QUEUED -> journey.SCHEDULED(FIRST), us"
+                             : "api.ARRIVED -> journey.QUEUED, us";
+  t.data.features = fit::alpha_feature_names();
+  for (const fit::RequestRow& r : d.requests) {
+    std::optional<double> y =
+        which == 0 ? std::optional<double>(r.queue_wait_us()) : r.api_to_core_us();
+    if (!y) continue;  // no api.ARRIVED for it: not a row of this target
+    ++t.counts.total;
+    if (r.flag == fit::kFlagWarmup) ++t.counts.warmup;
+    if (r.flag == fit::kFlagPreempted) ++t.counts.preempted;
+    if (!r.flag.empty() && !include_flagged) continue;
+    t.data.x.push_back(fit::alpha_features(r));
+    t.data.y.push_back(*y);
+  }
+  t.counts.used = t.data.y.size();
+  return t;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream file(path, std::ios::out | std::ios::trunc);
+  if (!file) throw RunError{"cannot write " + path.string()};
+  file << text;
+  if (!file) throw RunError{"cannot write " + path.string()};
+}
+
+std::string us(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.1f us", v);
+  return buf;
+}
+
+// The physical floor of a step (weight bytes over memory bandwidth, FLOPs
+// over peak compute) needs the model's size and the device's figures, which
+// the trace does not carry; so it is not derived. What the trace does show
+// is printed instead: the fitted fixed cost beside the fastest step seen.
+std::string floor_report(const fit::Dataset& d, const fit::TargetFit& beta) {
+  double fastest = std::numeric_limits<double>::infinity();
+  for (const fit::StepRow& s : d.steps) {
+    if (s.flag.empty()) fastest = std::min(fastest, s.duration_us);
+  }
+  double mean_pred = 0;
+  const std::size_t n = beta.predicted.size() - beta.first_holdout;
+  for (std::size_t i = beta.first_holdout; i < beta.predicted.size(); ++i) {
+    mean_pred += beta.predicted[i];
+  }
+  std::string out = "  physical floor: not derived (the trace has no model size or device bandwidth)\n";
+  out += "  fitted step time: " + us(beta.coeffs[0]) + " fixed per step";
+  if (n > 0) out += ", " + us(mean_pred / static_cast<double>(n)) + " mean over the holdout";
+  if (std::isfinite(fastest)) out += "; fastest unflagged step traced: " + us(fastest);
+  return out + "\n";
+}
+
+int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
+  std::ifstream in(o.input);
+  if (!in) throw RunError{"cannot read " + o.input};
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (ec) throw RunError{"cannot create --out-dir " + o.out_dir + ": " + ec.message()};
+
+  err << "waypoint fit: reading " << o.input << "\n" << std::flush;
+  const auto started = std::chrono::steady_clock::now();
+  std::size_t warned = 0;
+  fit::DatasetOptions dopts;
+  dopts.warmup_steps = o.warmup_steps;
+  dopts.labels = o.labels;
+  const fit::Dataset data =
+      fit::read_dataset(in, dopts, [&](std::size_t line, const std::string& reason) {
+        if (++warned <= kMaxWarnings) {
+          err << "waypoint fit: warning: line " << line << " skipped: " << reason << "\n";
+        }
+      });
+  if (warned > kMaxWarnings) {
+    err << "waypoint fit: warning: " << warned - kMaxWarnings << " more malformed lines skipped\n";
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.2f", seconds);
+    err << "waypoint fit: " << data.stats.lines << " lines (" << data.stats.malformed
+        << " malformed), " << data.steps.size() << " steps, " << data.requests.size()
+        << " requests, in " << buf << " s\n"
+        << std::flush;
+  }
+
+  const fs::path dir(o.out_dir);
+  {
+    std::ofstream beta_csv(dir / "beta.csv", std::ios::out | std::ios::trunc);
+    fit::write_beta_csv(beta_csv, data);
+    std::ofstream alpha_csv(dir / "alpha.csv", std::ios::out | std::ios::trunc);
+    fit::write_alpha_csv(alpha_csv, data);
+    if (!beta_csv || !alpha_csv) throw RunError{"cannot write the CSVs in " + o.out_dir};
+  }
+
+  out << "Trace: " << o.input << ": " << data.stats.lines << " lines, "
+      << data.stats.step_events << " step summaries, " << data.stats.journey_events
+      << " journey events, " << data.stats.malformed << " malformed lines skipped\n";
+  out << "Holdout: the last " << o.holdout * 100 << "% of each set in time; warm-up: steps 1.."
+      << o.warmup_steps << "; flagged rows " << (o.include_flagged ? "included" : "excluded")
+      << "\n\n";
+
+  nlohmann::json coeffs = {
+      {"input", o.input},
+      {"unit", "microseconds"},
+      {"holdout_fraction", o.holdout},
+      {"warmup_steps", o.warmup_steps},
+      {"include_flagged", o.include_flagged},
+      {"lines", data.stats.lines},
+      {"malformed_lines", data.stats.malformed},
+      {"requests_unscheduled", data.stats.unscheduled},
+      {"requests_without_arrival", data.stats.without_arrival},
+      {"config", {{"model", o.labels.model}, {"hw", o.labels.hardware}, {"tp", o.labels.tp}}},
+      {"alpha", nlohmann::json::object()},
+  };
+
+  std::vector<Target> targets;
+  targets.push_back(beta_target(data, o.include_flagged));
+  targets.push_back(alpha_target(data, o.include_flagged, 0));
+  targets.push_back(alpha_target(data, o.include_flagged, 1));
+  std::size_t fitted = 0;
+  for (const Target& t : targets) {
+    nlohmann::json& slot = t.json_key == "beta" ? coeffs["beta"] : coeffs["alpha"][t.json_key];
+    auto result = fit::fit_target(t.data, o.holdout);
+    if (!result) {
+      out << t.data.name << " (" << t.data.target << "): not fitted: " << result.error().message
+          << " (" << t.counts.total << " rows, flagged " << t.counts.warmup << " warmup + "
+          << t.counts.preempted << " preempted)\n\n";
+      slot = {{"target", t.data.target},
+              {"error", result.error().message},
+              {"rows",
+               {{"total", t.counts.total},
+                {"used", t.counts.used},
+                {"flagged", {{"warmup", t.counts.warmup}, {"preempted", t.counts.preempted}}}}}};
+      continue;
+    }
+    ++fitted;
+    out << fit::target_report(*result, t.counts);
+    if (t.json_key == "beta") out << floor_report(data, *result);
+    slot = fit::target_json(*result, t.counts);
+
+    std::vector<fit::PlotPoint> points;
+    for (std::size_t i = 0; i < result->predicted.size(); ++i) {
+      points.push_back({result->predicted[i], result->observed[i] - result->predicted[i],
+                        i >= result->first_holdout});
+    }
+    const fit::PlotRange range = fit::plot_range(points);
+    if (auto written = png::write_file(dir / t.plot_file, fit::residual_plot(points)); !written) {
+      throw RunError{written.error().message};
+    }
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "  plot: %s (predicted %.4g..%.4g, residual +-%.4g)\n\n",
+                  t.plot_file.c_str(), range.x_min, range.x_max, range.y_max);
+    out << buf;
+    slot["plot"] = t.plot_file;
+  }
+  write_text(dir / "coeffs.json", coeffs.dump(2) + "\n");
+  out << "Wrote " << (dir / "coeffs.json").string() << ", beta.csv and alpha.csv\n" << std::flush;
+  err << "waypoint fit: fitted " << fitted << " of " << targets.size() << " models\n";
+  if (fitted == 0) throw RunError{"nothing could be fitted"};
+  return kExitOk;
+}
+
+int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  FitOptions o;
+  po::options_description opts("waypoint fit options");
+  // clang-format off
+  opts.add_options()
+      ("help,h", "print this help and exit")
+      ("input", po::value(&o.input), "the `waypoint events` JSONL trace (or the first positional)")
+      ("out-dir", po::value(&o.out_dir), "where beta.csv, alpha.csv, coeffs.json and the plots go")
+      ("holdout", po::value(&o.holdout)->default_value(o.holdout),
+       "the most recent fraction of each set, kept out of the fit to evaluate it")
+      ("warmup-steps", po::value(&o.warmup_steps)->default_value(o.warmup_steps),
+       "steps 1..N are warm-up: flagged and excluded")
+      ("include-flagged", po::bool_switch(&o.include_flagged),
+       "fit warm-up and preempted rows too")
+      ("model-type", po::value(&o.labels.model)->default_value(o.labels.model),
+       "the CSVs' model column (the trace does not say)")
+      ("hw", po::value(&o.labels.hardware)->default_value(o.labels.hardware),
+       "the CSVs' hardware column")
+      ("tp", po::value(&o.labels.tp)->default_value(o.labels.tp), "the CSVs' TP column");
+  // clang-format on
+  po::positional_options_description positional;
+  positional.add("input", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(opts).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      out << "Usage: waypoint fit TRACE.jsonl --out-dir DIR [--holdout 0.2] [--warmup-steps 10]\n"
+             "                    [--include-flagged]\n\n"
+             "Reads a `waypoint events` JSONL trace recorded with --enable-journey-tracing\n"
+             "--step-tracing-enabled --step-tracing-sample-rate 1, builds the beta (step time)\n"
+             "and alpha (queue wait, API-to-core) training sets, fits them with non-negative\n"
+             "least squares, and reports R2 and MAPE on a time-ordered holdout. Writes\n"
+             "beta.csv, alpha.csv, coeffs.json and residual plots (PNG) into --out-dir.\n"
+             "Times are microseconds.\n\n"
+          << opts;
+      return kExitOk;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "waypoint fit: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  const auto usage = [&](const std::string& message) {
+    err << "waypoint fit: " << message << "\n";
+    return kExitUsage;
+  };
+  if (o.input.empty()) return usage("a trace file is required (waypoint fit TRACE.jsonl)");
+  if (o.out_dir.empty()) return usage("--out-dir is required");
+  if (!(o.holdout >= 0 && o.holdout < 1)) return usage("--holdout must be in [0, 1)");
+  if (o.warmup_steps < 0) return usage("--warmup-steps must be at least 0");
+  if (o.labels.tp < 1) return usage("--tp must be at least 1");
+  try {
+    return run_fit_with(o, out, err);
+  } catch (const RunError& e) {
+    err << "waypoint fit: " << e.message << "\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+Subcommand fit_subcommand() {
+  return {"fit", "fit the step-time (beta) and queueing (alpha) models to a trace", run_fit};
+}
+
+}  // namespace waypoint::cli
