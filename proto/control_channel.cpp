@@ -4,20 +4,9 @@
 
 #include <zmq_addon.hpp>
 
-namespace waypoint::control {
+#include "proto/zmq_receive.hpp"
 
-namespace {
-std::optional<std::vector<zmq::message_t>> receive_parts(zmq::socket_t& socket,
-                                                         std::chrono::milliseconds timeout) {
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
-  std::vector<zmq::message_t> parts;
-  if (!zmq::recv_multipart(socket, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
-    return std::nullopt;
-  }
-  return parts;
-}
-}  // namespace
+namespace waypoint::control {
 
 Channel::Channel(zmq::context_t& context, const std::string& endpoint, const std::string& name)
     : socket_(context, zmq::socket_type::dealer) {
@@ -46,7 +35,7 @@ void Channel::send(std::string_view kind, std::string_view payload) {
 }
 
 std::optional<Message> Channel::receive(std::chrono::milliseconds timeout) {
-  auto parts = receive_parts(socket_, timeout);
+  auto parts = receive_multipart(socket_, timeout);
   if (!parts || parts->empty()) return std::nullopt;
   Message m;
   m.kind = (*parts)[0].to_string();
@@ -63,7 +52,7 @@ Server::Server(zmq::context_t& context, const std::string& endpoint)
 }
 
 std::optional<Server::Received> Server::receive(std::chrono::milliseconds timeout) {
-  auto parts = receive_parts(socket_, timeout);
+  auto parts = receive_multipart(socket_, timeout);
   if (!parts || parts->size() < 2) return std::nullopt;
   Received r;
   r.from = (*parts)[0].to_string();

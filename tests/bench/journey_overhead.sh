@@ -13,21 +13,11 @@ model=$build/fixtures/tiny-f32
 work=$(mktemp -d)
 trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
 
-serve() {  # name, extra flags...
-  local name=$1; shift
-  "$bin" serve --model "$model" --served-model-name tiny --port 0 \
-    --event-endpoint 'tcp://127.0.0.1:*' --event-replay-endpoint 'tcp://127.0.0.1:*' "$@" \
-    > "$work/$name.log" 2>&1 &
-  for _ in $(seq 100); do
-    grep -q "serve: serving" "$work/$name.log" && break
-    sleep 0.1
-  done
-  sed -n 's/.*serving tiny on http:\/\/\([0-9.:]*\).*/\1/p' "$work/$name.log" | head -1
-}
+source "$(dirname "$0")/serve_side_by_side.sh"
 
 off=$(serve off)
 on=$(serve on --enable-journey-tracing --journey-tracing-sample-rate 1.0)
-hub=$(sed -n 's/.*event hub on \(\S*\) .*/\1/p' "$work/on.log" | head -1)
+hub=$(hub_of on)
 "$bin" events --connect "$hub" --format jsonl --output "$work/events.jsonl" &
 
 run() {  # address -> tokens/s

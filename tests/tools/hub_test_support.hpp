@@ -14,6 +14,7 @@
 #include <zmq_addon.hpp>
 
 #include "proto/event_hub_frame.hpp"
+#include "proto/zmq_receive.hpp"
 #include "tests/worker/scratch_dir.hpp"
 
 namespace waypoint::testing {
@@ -30,14 +31,10 @@ inline std::string seq_bytes(uint64_t seq) {
 // One multipart message, or nullopt if none arrives in time.
 inline std::optional<std::vector<std::string>> receive(zmq::socket_t& socket,
                                                        std::chrono::milliseconds timeout) {
-  zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
-  if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
-  std::vector<zmq::message_t> parts;
-  if (!zmq::recv_multipart(socket, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
-    return std::nullopt;
-  }
+  auto parts = receive_multipart(socket, timeout);
+  if (!parts) return std::nullopt;
   std::vector<std::string> out;
-  for (const auto& p : parts) out.push_back(p.to_string());
+  for (const auto& p : *parts) out.push_back(p.to_string());
   return out;
 }
 
