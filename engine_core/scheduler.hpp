@@ -76,6 +76,13 @@ class Scheduler {
   // sampled (see StepTracer). Take it after each update_from_output().
   std::optional<StepRecord> take_step_record() { return step_tracer_.take_record(); }
 
+  // The batch of the step just scheduled, as its step.BATCH_SUMMARY will
+  // describe it: valid from schedule() to update_from_output() when the step
+  // is sampled (always at sample rate 1), else nullptr. `waypoint sim` reads
+  // the step-time model's features here, the same ones `waypoint fit` reads
+  // from a trace.
+  const BatchSummary* scheduled_summary() const { return step_tracer_.scheduled_summary(); }
+
   // Traced requests whose journey has not ended: 0 whenever no request is
   // alive, or tracing state leaked.
   int64_t journey_live_states() const { return journey_.live_states(); }

@@ -38,6 +38,7 @@ HubEvent batch_summary_event(const BatchSummary& s, int64_t epoch_offset_ns) {
   add(e, attr::kBatchPrefillCachedTokens, int64_t{s.prefill_cached_tokens});
   add(e, attr::kBatchDecodeCtxTokensSum, s.decode_ctx_tokens_sum);
   add(e, attr::kBatchPrefillCtxTokensSum, s.prefill_ctx_tokens_sum);
+  add(e, attr::kBatchPrefillAttentionPairs, s.prefill_attention_pairs);
   add(e, attr::kBatchNumRunningTokens, s.num_running_tokens);
   add(e, attr::kKvUsageGpuRatio, s.kv_usage);
   add(e, attr::kKvBlocksTotalGpu, int64_t{s.kv_blocks_total});

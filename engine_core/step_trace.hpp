@@ -38,6 +38,10 @@ struct BatchSummary {
   int32_t prefill_cached_tokens = 0;   // prefix-cache hits of the requests admitted this step
   int64_t decode_ctx_tokens_sum = 0;   // context each decode attends over, summed
   int64_t prefill_ctx_tokens_sum = 0;  // context at the end of each prefill chunk, summed
+  // Query-key pairs the prefill attention computes: a chunk of n tokens after
+  // c computed ones attends n*c + n(n+1)/2 (causal). Quadratic in the prompt,
+  // where prefill_ctx_tokens_sum is linear: what makes long prompts dear.
+  int64_t prefill_attention_pairs = 0;
   int64_t num_running_tokens = 0;      // tokens held by the running requests
 
   double kv_usage = 0.0;  // 1 - free/total, after scheduling

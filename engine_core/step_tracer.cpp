@@ -53,6 +53,7 @@ void StepTracer::schedule_end(std::span<Request* const> scheduled,
                               int32_t num_preempted, const BlockPool& pool, int32_t block_size) {
   schedule_end_ns_ = clock_.now_ns();
   if (!sampled_) return;
+  between_ = true;
   BatchSummary& s = record_.summary;
   s.running_depth = static_cast<int32_t>(running.size());
   s.waiting_depth = num_waiting;
@@ -68,6 +69,8 @@ void StepTracer::schedule_end(std::span<Request* const> scheduled,
       ++s.num_prefill_reqs;
       s.prefill_tokens += n;
       s.prefill_ctx_tokens_sum += r->num_computed_tokens + n;
+      s.prefill_attention_pairs +=
+          int64_t{n} * r->num_computed_tokens + int64_t{n} * (int64_t{n} + 1) / 2;
     }
   }
   // An admitted request's computed tokens are, before this step, its cache hit.
@@ -104,6 +107,7 @@ void StepTracer::update_end(int32_t num_finished) {
   const int64_t now = clock_.now_ns();
   const int64_t start = record_.summary.ts_start_ns;
   previous_end_ns_ = now;
+  between_ = false;
   if (!sampled_) return;
   BatchSummary& s = record_.summary;
   s.ts_end_ns = now;

@@ -43,11 +43,19 @@ class StepTracer {
   // The last step's record, once it is complete, if the step was sampled.
   std::optional<StepRecord> take_record();
 
+  // Between schedule_end() and update_end() of a sampled step: its summary so
+  // far (batch composition, queue and KV state; no timings yet). The
+  // simulator prices the step from it before the step "runs".
+  const BatchSummary* scheduled_summary() const {
+    return sampled_ && between_ ? &record_.summary : nullptr;
+  }
+
  private:
   const Clock& clock_;
   StepTracingConfig config_;
   bool sampled_ = false;
   bool complete_ = false;
+  bool between_ = false;  // schedule_end() done, update_end() not yet
   int64_t previous_end_ns_ = -1;  // -1: no step yet, so no gap
   int64_t schedule_end_ns_ = 0;
   int64_t update_begin_ns_ = 0;

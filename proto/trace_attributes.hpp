@@ -54,6 +54,7 @@ inline constexpr std::string_view kBatchNumPreempted = "batch.num_preempted";
 inline constexpr std::string_view kBatchPrefillCachedTokens = "batch.prefill_cached_tokens";
 inline constexpr std::string_view kBatchDecodeCtxTokensSum = "batch.decode_ctx_tokens_sum";
 inline constexpr std::string_view kBatchPrefillCtxTokensSum = "batch.prefill_ctx_tokens_sum";
+inline constexpr std::string_view kBatchPrefillAttentionPairs = "batch.prefill_attention_pairs";
 inline constexpr std::string_view kBatchNumRunningTokens = "batch.num_running_tokens";
 inline constexpr std::string_view kKvUsageGpuRatio = "kv.usage_gpu_ratio";
 inline constexpr std::string_view kKvBlocksTotalGpu = "kv.blocks_total_gpu";

@@ -12,6 +12,7 @@
 #include "tools/generate_command.hpp"
 #include "tools/make_model_command.hpp"
 #include "tools/serve_command.hpp"
+#include "tools/sim_command.hpp"
 
 namespace po = boost::program_options;
 
@@ -22,8 +23,8 @@ std::vector<Subcommand> subcommands() {
   return {
       bench_subcommand(),       engine_core_subcommand(), events_subcommand(),
       fit_subcommand(),         frontend_subcommand(),    generate_subcommand(),
-      make_model_subcommand(),
-      serve_subcommand(),       worker_subcommand(),
+      make_model_subcommand(),  serve_subcommand(),       sim_subcommand(),
+      worker_subcommand(),
   };
 }
 

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/fit_dataset.hpp"
+#include "tools/fit_hops.hpp"
 #include "tools/fit_report.hpp"
 #include "tools/png_writer.hpp"
 #include "tools/residual_plot.hpp"
@@ -33,12 +34,8 @@ struct FitOptions {
   double holdout = 0.2;
   std::int64_t warmup_steps = 10;
   bool include_flagged = false;
+  std::vector<std::string> bench_results;
   fit::ConfigLabels labels;
-};
-
-// A failure after the command line was accepted: exit 1, one line.
-struct RunError {
-  std::string message;
 };
 
 // Warnings about malformed lines: the first few in full, then a count, so a
@@ -87,7 +84,9 @@ Target alpha_target(const fit::Dataset& d, bool include_flagged, int which) {
     ++t.counts.total;
     if (r.flag == fit::kFlagWarmup) ++t.counts.warmup;
     if (r.flag == fit::kFlagPreempted) ++t.counts.preempted;
-    if (!r.flag.empty() && !include_flagged) continue;
+    const bool busy = which == 1 && r.flag.empty() && r.core_busy;
+    if (busy) ++t.counts.core_busy;
+    if ((!r.flag.empty() || busy) && !include_flagged) continue;
     t.data.x.push_back(fit::alpha_features(r));
     t.data.y.push_back(*y);
   }
@@ -209,7 +208,10 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
               {"rows",
                {{"total", t.counts.total},
                 {"used", t.counts.used},
-                {"flagged", {{"warmup", t.counts.warmup}, {"preempted", t.counts.preempted}}}}}};
+                {"flagged",
+                 {{"warmup", t.counts.warmup},
+                  {"preempted", t.counts.preempted},
+                  {"core_busy", t.counts.core_busy}}}}}};
       continue;
     }
     ++fitted;
@@ -232,6 +234,19 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
     out << buf;
     slot["plot"] = t.plot_file;
   }
+  fit::Hops hops = fit::measure_hops(data);
+  std::vector<fit::BenchRun> runs;
+  for (const std::string& path : o.bench_results) {
+    auto run = fit::read_bench_result(path);
+    if (!run) throw RunError{run.error().message};
+    runs.push_back(*run);
+  }
+  if (auto calibrated = fit::calibrate_client(hops, data, runs); !calibrated) {
+    throw RunError{calibrated.error().message};
+  }
+  out << fit::hops_report(hops);
+  coeffs["hops"] = fit::hops_json(hops);
+  coeffs["bench_results"] = o.bench_results;
   write_text(dir / "coeffs.json", coeffs.dump(2) + "\n");
   out << "Wrote " << (dir / "coeffs.json").string() << ", beta.csv and alpha.csv\n" << std::flush;
   err << "waypoint fit: fitted " << fitted << " of " << targets.size() << " models\n";
@@ -252,7 +267,10 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       ("warmup-steps", po::value(&o.warmup_steps)->default_value(o.warmup_steps),
        "steps 1..N are warm-up: flagged and excluded")
       ("include-flagged", po::bool_switch(&o.include_flagged),
-       "fit warm-up and preempted rows too")
+       "fit warm-up, preempted and core-busy rows too")
+      ("bench-result", po::value(&o.bench_results)->composing(),
+       "a `waypoint bench --result-json` of a run the trace recorded (repeatable): calibrates "
+       "the client-side hops the trace cannot see")
       ("model-type", po::value(&o.labels.model)->default_value(o.labels.model),
        "the CSVs' model column (the trace does not say)")
       ("hw", po::value(&o.labels.hardware)->default_value(o.labels.hardware),
@@ -266,7 +284,7 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
     po::store(po::command_line_parser(args).options(opts).positional(positional).run(), vm);
     if (vm.count("help")) {
       out << "Usage: waypoint fit TRACE.jsonl --out-dir DIR [--holdout 0.2] [--warmup-steps 10]\n"
-             "                    [--include-flagged]\n\n"
+             "                    [--include-flagged] [--bench-result RESULT.json ...]\n\n"
              "Reads a `waypoint events` JSONL trace recorded with --enable-journey-tracing\n"
              "--step-tracing-enabled --step-tracing-sample-rate 1, builds the beta (step time)\n"
              "and alpha (queue wait, API-to-core) training sets, fits them with non-negative\n"

@@ -59,6 +59,7 @@ StepRow step_row(const json& e) {
   r.decode_tokens = number(e, attr::kBatchDecodeTokens);
   r.decode_ctx_tokens_sum = number(e, attr::kBatchDecodeCtxTokensSum);
   r.prefill_ctx_tokens_sum = number(e, attr::kBatchPrefillCtxTokensSum);
+  r.prefill_attention_pairs = number_or_zero(e, attr::kBatchPrefillAttentionPairs);
   r.num_prefill_reqs = number(e, attr::kBatchNumPrefillReqs);
   r.num_decode_reqs = number(e, attr::kBatchNumDecodeReqs);
   r.num_preempted = number(e, attr::kBatchNumPreempted);
@@ -67,6 +68,8 @@ StepRow step_row(const json& e) {
   r.kv_usage = number(e, attr::kKvUsageGpuRatio);
   r.scheduled_tokens = number_or_zero(e, attr::kBatchScheduledTokens);
   r.prefill_cached_tokens = number_or_zero(e, attr::kBatchPrefillCachedTokens);
+  r.num_finished = number_or_zero(e, attr::kBatchNumFinished);
+  r.gap_us = number_or_zero(e, attr::kStepGapUs);
   return r;
 }
 
@@ -77,7 +80,23 @@ struct Journey {
   double prompt_tokens = 0;
   std::optional<std::int64_t> scheduled_ns;
   std::int64_t scheduled_step = 0;
+  std::optional<std::int64_t> first_token_ns;
+  std::optional<std::int64_t> finished_ns;
 };
+
+// The frontend's side of a request, by API id.
+struct ApiJourney {
+  std::optional<std::int64_t> arrived_ns;
+  std::optional<std::int64_t> handoff_ns;
+  std::optional<std::int64_t> first_response_ns;
+  std::optional<std::int64_t> departed_ns;
+};
+
+// The first time an event is seen: a retried or duplicated event must not
+// move a timestamp later.
+void keep_first(std::optional<std::int64_t>& slot, std::int64_t ts) {
+  if (!slot || ts < *slot) slot = ts;
+}
 
 // An engine id is the API id, plus "-N" for each prompt of a multi-prompt
 // request; the API events carry the id without it.
@@ -111,11 +130,35 @@ std::string csv_field(const std::string& s) {
 
 }  // namespace
 
+StepRow step_row(const BatchSummary& b) {
+  StepRow r;
+  r.step_id = static_cast<std::int64_t>(b.step_id);
+  r.ts_start_ns = b.ts_start_ns;
+  r.ts_end_ns = b.ts_end_ns;
+  r.duration_us = static_cast<double>(b.duration_us);
+  r.prefill_tokens = b.prefill_tokens;
+  r.decode_tokens = b.decode_tokens;
+  r.decode_ctx_tokens_sum = static_cast<double>(b.decode_ctx_tokens_sum);
+  r.prefill_ctx_tokens_sum = static_cast<double>(b.prefill_ctx_tokens_sum);
+  r.prefill_attention_pairs = static_cast<double>(b.prefill_attention_pairs);
+  r.num_prefill_reqs = b.num_prefill_reqs;
+  r.num_decode_reqs = b.num_decode_reqs;
+  r.num_preempted = b.num_preempted;
+  r.running_depth = b.running_depth;
+  r.waiting_depth = b.waiting_depth;
+  r.kv_usage = b.kv_usage;
+  r.scheduled_tokens = b.scheduled_tokens;
+  r.prefill_cached_tokens = b.prefill_cached_tokens;
+  r.num_finished = b.num_finished;
+  r.gap_us = static_cast<double>(b.gap_us);
+  return r;
+}
+
 Dataset read_dataset(std::istream& in, const DatasetOptions& options, const WarnFn& warn) {
   Dataset data;
   data.labels = options.labels;
   std::map<std::string, Journey> journeys;
-  std::map<std::string, std::int64_t> arrived;
+  std::map<std::string, ApiJourney> api;
   std::string line;
   std::size_t line_no = 0;
   while (std::getline(in, line)) {
@@ -159,8 +202,20 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
           j.scheduled_step = step;
         }
         ++data.stats.journey_events;
-      } else if (type == event_name::kArrived) {
-        arrived[text(e, attr::kRequestId)] = integer(e, attr::kTsMonotonicNs);
+      } else if (type == event_name::kFirstToken || type == event_name::kFinished) {
+        Journey& j = journeys[text(e, attr::kRequestId)];
+        keep_first(type == event_name::kFirstToken ? j.first_token_ns : j.finished_ns,
+                   integer(e, attr::kTsMonotonicNs));
+        ++data.stats.journey_events;
+      } else if (type == event_name::kArrived || type == event_name::kHandoffToCore ||
+                 type == event_name::kFirstResponseFromCore || type == event_name::kDeparted) {
+        ApiJourney& a = api[text(e, attr::kRequestId)];
+        const std::int64_t ts = integer(e, attr::kTsMonotonicNs);
+        keep_first(type == event_name::kArrived                 ? a.arrived_ns
+                   : type == event_name::kHandoffToCore         ? a.handoff_ns
+                   : type == event_name::kFirstResponseFromCore ? a.first_response_ns
+                                                                : a.departed_ns,
+                   ts);
         ++data.stats.journey_events;
       } else if (type.starts_with("journey.") || type.starts_with("api.")) {
         ++data.stats.journey_events;  // a transition alpha does not use (PREEMPTED, ...)
@@ -207,12 +262,26 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
     r.scheduled_ns = *j.scheduled_ns;
     r.scheduled_step = j.scheduled_step;
     r.prompt_tokens = j.prompt_tokens;
-    if (auto a = arrived.find(id); a != arrived.end()) {
-      r.arrived_ns = a->second;
-    } else if (auto b = arrived.find(api_id_of(id)); b != arrived.end()) {
-      r.arrived_ns = b->second;
-    } else {
-      ++data.stats.without_arrival;
+    r.first_token_ns = j.first_token_ns;
+    r.finished_ns = j.finished_ns;
+    auto a = api.find(id);
+    if (a == api.end()) a = api.find(api_id_of(id));
+    if (a != api.end()) {
+      r.arrived_ns = a->second.arrived_ns;
+      r.handoff_ns = a->second.handoff_ns;
+      r.first_response_ns = a->second.first_response_ns;
+      r.departed_ns = a->second.departed_ns;
+    }
+    if (!r.arrived_ns) ++data.stats.without_arrival;
+    // Steps do not overlap, so in start order they are in end order too: the
+    // first step ending after the hand-off was running then if it had
+    // started before QUEUED.
+    if (const auto from = r.handoff_ns ? r.handoff_ns : r.arrived_ns) {
+      const auto running = std::upper_bound(
+          data.steps.begin(), data.steps.end(), *from,
+          [](std::int64_t t, const StepRow& s) { return t < s.ts_end_ns; });
+      r.core_busy = running != data.steps.end() && running->ts_start_ns < r.queued_ns;
+      if (r.core_busy) ++data.stats.core_busy;
     }
     const auto after = std::upper_bound(
         by_end.begin(), by_end.end(), r.queued_ns,
@@ -243,7 +312,8 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
 const std::vector<std::string>& beta_feature_names() {
   static const std::vector<std::string> kNames = {
       "intercept",          "prefill_tokens",         "decode_tokens",
-      "decode_ctx_tokens_sum", "prefill_ctx_tokens_sum", "batch_size"};
+      "decode_ctx_tokens_sum", "prefill_ctx_tokens_sum", "batch_size",
+      "num_prefill_reqs",      "prefill_attention_pairs"};
   return kNames;
 }
 
@@ -253,7 +323,9 @@ std::vector<double> beta_features(const StepRow& r) {
           r.decode_tokens,
           r.decode_ctx_tokens_sum,
           r.prefill_ctx_tokens_sum,
-          r.batch_size()};
+          r.batch_size(),
+          r.num_prefill_reqs,
+          r.prefill_attention_pairs};
 }
 
 const std::vector<std::string>& alpha_feature_names() {
@@ -270,7 +342,7 @@ void write_beta_csv(std::ostream& out, const Dataset& data) {
   out << "step_duration_us,num_prefill,num_decode,prefill_tokens,decode_tokens,kv_ratio,"
          "model_type,hw,tp,step_id,ts_start_ns,decode_ctx_tokens_sum,prefill_ctx_tokens_sum,"
          "batch_size,scheduled_tokens,prefill_cached_tokens,num_preempted,running_depth,"
-         "waiting_depth,flag\n";
+         "waiting_depth,prefill_attention_pairs,flag\n";
   const std::string labels = csv_field(data.labels.model) + "," + csv_field(data.labels.hardware) +
                              "," + std::to_string(data.labels.tp);
   for (const StepRow& r : data.steps) {
@@ -280,13 +352,15 @@ void write_beta_csv(std::ostream& out, const Dataset& data) {
         << fmt(r.decode_ctx_tokens_sum) << ',' << fmt(r.prefill_ctx_tokens_sum) << ','
         << fmt(r.batch_size()) << ',' << fmt(r.scheduled_tokens) << ','
         << fmt(r.prefill_cached_tokens) << ',' << fmt(r.num_preempted) << ','
-        << fmt(r.running_depth) << ',' << fmt(r.waiting_depth) << ',' << r.flag << '\n';
+        << fmt(r.running_depth) << ',' << fmt(r.waiting_depth) << ','
+        << fmt(r.prefill_attention_pairs) << ',' << r.flag << '\n';
   }
 }
 
 void write_alpha_csv(std::ostream& out, const Dataset& data) {
   out << "alpha_latency_us,prompt_tokens,queue_depth,running_depth,kv_ratio,model_size,hw_type,"
-         "tp,request_id,queued_ns,api_to_core_us,queued_step,scheduled_step,state_step,flag\n";
+         "tp,request_id,queued_ns,api_to_core_us,queued_step,scheduled_step,state_step,core_busy,"
+         "flag\n";
   const std::string labels = csv_field(data.labels.model) + "," + csv_field(data.labels.hardware) +
                              "," + std::to_string(data.labels.tp);
   for (const RequestRow& r : data.requests) {
@@ -294,8 +368,8 @@ void write_alpha_csv(std::ostream& out, const Dataset& data) {
     out << fmt(r.queue_wait_us()) << ',' << fmt(r.prompt_tokens) << ',' << fmt(r.waiting_depth)
         << ',' << fmt(r.running_depth) << ',' << fmt(r.kv_usage) << ',' << labels << ','
         << csv_field(r.request_id) << ',' << r.queued_ns << ',' << (api ? fmt(*api) : "") << ','
-        << r.queued_step << ',' << r.scheduled_step << ',' << r.state_step << ',' << r.flag
-        << '\n';
+        << r.queued_step << ',' << r.scheduled_step << ',' << r.state_step << ','
+        << (r.core_busy ? 1 : 0) << ',' << r.flag << '\n';
   }
 }
 

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine_core/step_trace.hpp"
+
 namespace waypoint::fit {
 
 // Why a row is kept out of the fit by default. Flagged rows stay in the CSV
@@ -27,6 +29,7 @@ struct StepRow {
   double decode_tokens = 0;
   double decode_ctx_tokens_sum = 0;
   double prefill_ctx_tokens_sum = 0;
+  double prefill_attention_pairs = 0;
   double num_prefill_reqs = 0;
   double num_decode_reqs = 0;
   double num_preempted = 0;
@@ -35,6 +38,8 @@ struct StepRow {
   double kv_usage = 0;
   double scheduled_tokens = 0;
   double prefill_cached_tokens = 0;
+  double num_finished = 0;
+  double gap_us = 0;  // since the previous step's end
   std::string flag;  // "", "warmup" or "preempted"
 
   double batch_size() const { return num_prefill_reqs + num_decode_reqs; }
@@ -47,6 +52,17 @@ struct RequestRow {
   std::int64_t scheduled_ns = 0;
   std::int64_t scheduled_step = 0;
   std::optional<std::int64_t> arrived_ns;  // api.ARRIVED, when the frontend traced it
+  std::optional<std::int64_t> handoff_ns;  // api.HANDOFF_TO_CORE
+  // The rest of the journey, for the latency hops `waypoint sim` adds
+  // around the core (see fit_hops).
+  std::optional<std::int64_t> first_token_ns;     // journey.FIRST_TOKEN
+  std::optional<std::int64_t> first_response_ns;  // api.FIRST_RESPONSE_FROM_CORE
+  std::optional<std::int64_t> finished_ns;        // journey.FINISHED
+  std::optional<std::int64_t> departed_ns;        // api.DEPARTED
+  // A step was running between the hand-off (or arrival) and QUEUED, so
+  // ARRIVED -> QUEUED includes waiting for it to end. The simulator runs that
+  // wait itself, so api_to_core is fitted on the other rows.
+  bool core_busy = false;
   double prompt_tokens = 0;                // prefill.total_tokens at QUEUED
   // The queue state at QUEUED: the last step summary that ended at or before
   // it; step 0 and zeros when the request was queued before any step.
@@ -71,6 +87,7 @@ struct ReadStats {
   std::size_t ignored_events = 0;     // other event types (snapshots, kv, ...)
   std::size_t unscheduled = 0;        // QUEUED with no SCHEDULED: no alpha row
   std::size_t without_arrival = 0;    // alpha rows with no api.ARRIVED
+  std::size_t core_busy = 0;          // alpha rows whose api_to_core waited for a step
 };
 
 // The seed's config columns (model, hardware, TP), which a trace does not carry.
@@ -92,13 +109,23 @@ struct Dataset {
   ConfigLabels labels;
 };
 
+// The row a trace would hold for a summary the scheduler has just built: how
+// `waypoint sim` prices a step with the features `waypoint fit` fitted.
+StepRow step_row(const BatchSummary& summary);
+
 // Called once per malformed line, with its 1-based number and the reason.
 using WarnFn = std::function<void(std::size_t line, const std::string& reason)>;
 
 // Reads the whole stream; never fails: a bad line is counted and reported.
 Dataset read_dataset(std::istream& in, const DatasetOptions& options, const WarnFn& warn);
 
-// The model's features, in the order of their names (the first is the intercept).
+// The model's features, in the order of their names (the first is the
+// intercept). beta's are the list plus the number of prefill
+// requests, a column of seed 003's beta set (a request's first step costs a
+// fixed amount more than a decode step, which no sum of tokens or batch size
+// can express with non-negative coefficients), and the prefill attention's
+// query-key pairs (its cost is quadratic in the prompt; without it a model
+// fitted on short prompts cannot price long ones).
 const std::vector<std::string>& beta_feature_names();
 std::vector<double> beta_features(const StepRow& row);
 const std::vector<std::string>& alpha_feature_names();

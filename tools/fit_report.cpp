@@ -117,14 +117,19 @@ nlohmann::json target_json(const TargetFit& fit, const RowCounts& counts) {
       {"holdout", {{"rows", fit.holdout.rows}, {"r2", number_or_null(fit.holdout.r2)},
                    {"mape_percent", number_or_null(fit.holdout.mape)}}},
       {"rows", {{"total", counts.total}, {"used", counts.used},
-                {"flagged", {{"warmup", counts.warmup}, {"preempted", counts.preempted}}}}},
+                {"flagged",
+                 {{"warmup", counts.warmup},
+                  {"preempted", counts.preempted},
+                  {"core_busy", counts.core_busy}}}}},
   };
 }
 
 std::string target_report(const TargetFit& fit, const RowCounts& counts) {
   std::ostringstream out;
   out << fit.name << " (" << fit.target << "): " << counts.total << " rows, " << counts.used
-      << " used, flagged " << counts.warmup << " warmup + " << counts.preempted << " preempted\n";
+      << " used, flagged " << counts.warmup << " warmup + " << counts.preempted << " preempted";
+  if (counts.core_busy > 0) out << " + " << counts.core_busy << " core_busy";
+  out << "\n";
   for (std::size_t i = 0; i < fit.features.size(); ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "%-24s", fit.features[i].c_str());

@@ -55,6 +55,7 @@ struct RowCounts {
   std::size_t total = 0;
   std::size_t warmup = 0;
   std::size_t preempted = 0;
+  std::size_t core_busy = 0;  // api_to_core only: the wait for a running step is in it
   std::size_t used = 0;  // rows that went into the fit and holdout
 };
 

@@ -11,7 +11,7 @@ tokens=${4:-128}
 bin=$build/bin/waypoint
 model=$build/fixtures/tiny-f32
 work=$(mktemp -d)
-trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
+trap 'stop_servers; kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
 
 source "$(dirname "$0")/serve_side_by_side.sh"
 

@@ -12,7 +12,7 @@ output_len=${4:-128}
 bin=$build/bin/waypoint
 model=$build/fixtures/tiny-f32
 work=$(mktemp -d)
-trap 'kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
+trap 'stop_servers; kill -TERM $(jobs -p) 2>/dev/null; wait; rm -rf "$work"' EXIT
 
 source "$(dirname "$0")/serve_side_by_side.sh"
 

@@ -230,7 +230,8 @@ TEST(StepTracer, HubEventsCarryTheContractKeys) {
         attr::kBatchNumDecodeReqs, attr::kBatchScheduledTokens, attr::kBatchPrefillTokens,
         attr::kBatchDecodeTokens, attr::kBatchNumFinished, attr::kBatchNumPreempted,
         attr::kBatchPrefillCachedTokens, attr::kBatchDecodeCtxTokensSum,
-        attr::kBatchPrefillCtxTokensSum, attr::kBatchNumRunningTokens, attr::kKvUsageGpuRatio,
+        attr::kBatchPrefillCtxTokensSum, attr::kBatchPrefillAttentionPairs,
+        attr::kBatchNumRunningTokens, attr::kKvUsageGpuRatio,
         attr::kKvBlocksTotalGpu, attr::kKvBlocksFreeGpu, attr::kSchedulerStep,
         attr::kTsMonotonicNs, attr::kTsEpochNs}) {
     EXPECT_NE(events[0].find(key), nullptr) << key;

@@ -62,8 +62,9 @@ TEST_F(FitCommand, WritesEveryFile) {
   const auto& beta = coeffs["beta"];
   EXPECT_EQ(beta["features"], (nlohmann::json{"intercept", "prefill_tokens", "decode_tokens",
                                               "decode_ctx_tokens_sum", "prefill_ctx_tokens_sum",
-                                              "batch_size"}));
-  EXPECT_EQ(beta["coefficients"].size(), 6u);
+                                              "batch_size", "num_prefill_reqs",
+                                              "prefill_attention_pairs"}));
+  EXPECT_EQ(beta["coefficients"].size(), 8u);
   for (const auto& c : beta["coefficients"]) EXPECT_GE(c.get<double>(), 0.0);
   EXPECT_EQ(beta["rows"]["total"], 6);
   EXPECT_EQ(beta["rows"]["used"], 3);

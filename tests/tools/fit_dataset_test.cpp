@@ -51,7 +51,7 @@ TEST(FitDataset, StepRowsAndFlags) {
   const StepRow& s3 = d.steps[2];
   EXPECT_EQ(s3.duration_us, 700);
   EXPECT_EQ(s3.ts_start_ns, 3000000);
-  EXPECT_EQ(beta_features(s3), (std::vector<double>{1, 40, 1, 102, 40, 2}));
+  EXPECT_EQ(beta_features(s3), (std::vector<double>{1, 40, 1, 102, 40, 2, 1, 0}));
   EXPECT_EQ(beta_feature_names().size(), beta_features(s3).size());
 
   // With the default 10 warm-up steps, every step of this short trace is warm-up.
@@ -127,7 +127,7 @@ TEST(FitDataset, CsvColumnsAndRows) {
             0u);
   std::getline(al, row);
   std::getline(al, row);
-  EXPECT_EQ(row, "300,40,0,1,0.1,unknown,unknown,1,req-b,2700000,100,2,3,2,");
+  EXPECT_EQ(row, "300,40,0,1,0.1,unknown,unknown,1,req-b,2700000,100,2,3,2,0,");
 }
 
 TEST(FitReport, MetricsAndHoldout) {

@@ -1,0 +1,71 @@
+#include "tools/sim_compare.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <utility>
+#include <vector>
+
+namespace waypoint::sim {
+
+namespace {
+
+// The headline figures, in the order bench prints them; percentiles beyond
+// these are added from the predicted side's keys.
+std::vector<std::pair<std::string, std::string>> figures(const nlohmann::json& predicted) {
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"duration", "Duration (s)"},
+      {"request_throughput", "Request throughput (req/s)"},
+      {"output_throughput", "Output token throughput (tok/s)"},
+      {"total_token_throughput", "Total token throughput (tok/s)"},
+  };
+  const std::vector<std::pair<std::string, std::string>> metrics = {
+      {"ttft", "TTFT"}, {"tpot", "TPOT"}, {"itl", "ITL"}, {"e2el", "E2EL"}};
+  for (const auto& [key, name] : metrics) {
+    rows.push_back({"mean_" + key + "_ms", "Mean " + name + " (ms)"});
+    rows.push_back({"median_" + key + "_ms", "Median " + name + " (ms)"});
+    for (const auto& [k, v] : predicted.items()) {
+      const std::string suffix = "_" + key + "_ms";
+      if (k.rfind("p", 0) == 0 && k.size() > suffix.size() &&
+          k.compare(k.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        const std::string p = k.substr(1, k.size() - 1 - suffix.size());
+        rows.push_back({k, "P" + p + " " + name + " (ms)"});
+      }
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+Comparison compare(const nlohmann::json& predicted, const nlohmann::json& measured) {
+  Comparison c;
+  c.json = nlohmann::json::object();
+  char line[160];
+  std::snprintf(line, sizeof line, "%-34s %12s %12s %9s\n", "", "predicted", "measured", "error");
+  c.table = std::string(70, '=') + "\n" + line;
+  for (const auto& [key, name] : figures(predicted)) {
+    if (!predicted.contains(key) || !measured.contains(key) || !predicted[key].is_number() ||
+        !measured[key].is_number()) {
+      continue;
+    }
+    const double p = predicted[key].get<double>();
+    const double m = measured[key].get<double>();
+    nlohmann::json row = {{"predicted", p}, {"measured", m}, {"error_percent", nullptr}};
+    std::string error = "-";
+    if (m != 0 && std::isfinite(m) && std::isfinite(p)) {
+      const double e = (p - m) / std::abs(m) * 100.0;
+      row["error_percent"] = e;
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%+.1f%%", e);
+      error = buf;
+    }
+    std::snprintf(line, sizeof line, "%-34s %12.2f %12.2f %9s\n", name.c_str(), p, m,
+                  error.c_str());
+    c.table += line;
+    c.json[key] = row;
+  }
+  c.table += std::string(70, '=') + "\n";
+  return c;
+}
+
+}  // namespace waypoint::sim
