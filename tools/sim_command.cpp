@@ -63,7 +63,7 @@ std::vector<std::string> join_serve_values(const std::vector<std::string>& args)
 
 struct SimOptions {
   std::string coeffs;
-  std::string compare;
+  std::vector<std::string> compare;
   std::vector<std::string> serve_args;
   bench::WorkloadOptions workload;
 };
@@ -81,8 +81,8 @@ int run_simulation(const SimOptions& o, std::ostream& out, std::ostream& err) {
   const sim::PerfModel model = must(sim::load_perf_model(o.coeffs));
   for (const std::string& note : model.notes) err << "waypoint sim: note: " << note << "\n";
   // Read before simulating, so a bad file fails fast.
-  const nlohmann::json measured =
-      o.compare.empty() ? nlohmann::json() : read_json(o.compare, "--compare");
+  std::vector<nlohmann::json> measured;
+  for (const std::string& path : o.compare) measured.push_back(read_json(path, "--compare"));
 
   auto parsed = parse_serve_options(o.serve_args);
   if (!parsed) throw RunError{parsed.error().message};
@@ -156,9 +156,11 @@ int run_simulation(const SimOptions& o, std::ostream& out, std::ostream& err) {
                           {"busy_s", outcome.stats.busy_s},
                           {"mean_api_ms", outcome.stats.mean_api_ms},
                           {"mean_queue_wait_ms", outcome.stats.mean_queue_wait_ms}};
-  if (!measured.is_null()) {
+  if (!measured.empty()) {
     const sim::Comparison c = sim::compare(result, measured);
-    out << "Predicted against " << o.compare << ":\n" << c.table;
+    out << "Predicted against";
+    for (const std::string& path : o.compare) out << " " << path;
+    out << ":\n" << c.table;
     result["comparison"] = {{"measured", o.compare}, {"figures", c.json}};
   }
   out << std::flush;
@@ -184,8 +186,8 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   opts.add_options()
       ("help,h", "print this help and exit")
       ("coeffs", po::value(&o.coeffs), "the coeffs.json `waypoint fit` wrote (required)")
-      ("compare", po::value(&o.compare),
-       "a `waypoint bench --result-json` of the same workload: print predicted against measured");
+      ("compare", po::value(&o.compare)->multitoken(),
+       "`waypoint bench --result-json` files of this workload: print predicted against their mean");
   // clang-format on
   bench::add_workload_options(opts, o.workload, flags);
   po::variables_map vm;
@@ -194,7 +196,7 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         po::command_line_parser(join_serve_values(args)).options(opts).allow_unregistered().run();
     po::store(parsed, vm);
     if (vm.count("help")) {
-      out << "Usage: waypoint sim --coeffs coeffs.json [--compare RESULT.json]\n"
+      out << "Usage: waypoint sim --coeffs coeffs.json [--compare RESULT.json ...]\n"
              "                    [bench's workload flags] [serve's scheduler flags]\n\n"
              "Predicts what `waypoint bench` would measure for a workload: the real\n"
              "scheduler and KV block pool run on a virtual clock, each step priced by\n"

@@ -1,5 +1,6 @@
 #include "tools/sim_compare.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <utility>
@@ -37,34 +38,55 @@ std::vector<std::pair<std::string, std::string>> figures(const nlohmann::json& p
 
 }  // namespace
 
-Comparison compare(const nlohmann::json& predicted, const nlohmann::json& measured) {
+Comparison compare(const nlohmann::json& predicted, const std::vector<nlohmann::json>& measured) {
   Comparison c;
   c.json = nlohmann::json::object();
-  char line[160];
-  std::snprintf(line, sizeof line, "%-34s %12s %12s %9s\n", "", "predicted", "measured", "error");
-  c.table = std::string(70, '=') + "\n" + line;
+  const bool spread = measured.size() > 1;
+  char line[200];
+  std::snprintf(line, sizeof line, "%-34s %12s %12s %9s%s\n", "", "predicted",
+                spread ? ("mean of " + std::to_string(measured.size())).c_str() : "measured",
+                "error", spread ? "    spread" : "");
+  const std::size_t width = spread ? 80 : 70;
+  c.table = std::string(width, '=') + "\n" + line;
   for (const auto& [key, name] : figures(predicted)) {
-    if (!predicted.contains(key) || !measured.contains(key) || !predicted[key].is_number() ||
-        !measured[key].is_number()) {
-      continue;
+    if (!predicted.contains(key) || !predicted[key].is_number() || measured.empty()) continue;
+    double sum = 0;
+    double lo = 0;
+    double hi = 0;
+    bool everywhere = true;
+    for (std::size_t i = 0; i < measured.size(); ++i) {
+      const nlohmann::json& m = measured[i];
+      if (!m.contains(key) || !m[key].is_number()) {
+        everywhere = false;
+        break;
+      }
+      const double v = m[key].get<double>();
+      sum += v;
+      lo = i == 0 ? v : std::min(lo, v);
+      hi = i == 0 ? v : std::max(hi, v);
     }
+    if (!everywhere) continue;
     const double p = predicted[key].get<double>();
-    const double m = measured[key].get<double>();
-    nlohmann::json row = {{"predicted", p}, {"measured", m}, {"error_percent", nullptr}};
+    const double m = sum / static_cast<double>(measured.size());
+    nlohmann::json row = {{"predicted", p},     {"measured", m},          {"measured_min", lo},
+                          {"measured_max", hi}, {"error_percent", nullptr}};
     std::string error = "-";
+    std::string half_range;
     if (m != 0 && std::isfinite(m) && std::isfinite(p)) {
       const double e = (p - m) / std::abs(m) * 100.0;
       row["error_percent"] = e;
       char buf[32];
       std::snprintf(buf, sizeof buf, "%+.1f%%", e);
       error = buf;
+      std::snprintf(buf, sizeof buf, "    +-%.1f%%", (hi - lo) / 2 / std::abs(m) * 100.0);
+      half_range = buf;
     }
-    std::snprintf(line, sizeof line, "%-34s %12.2f %12.2f %9s\n", name.c_str(), p, m,
-                  error.c_str());
+    std::snprintf(line, sizeof line, "%-34s %12.2f %12.2f %9s%s\n", name.c_str(), p, m,
+                  error.c_str(), spread ? half_range.c_str() : "");
     c.table += line;
     c.json[key] = row;
   }
-  c.table += std::string(70, '=') + "\n";
+  c.table += std::string(width, '=') + "\n";
   return c;
 }
 

@@ -13,7 +13,7 @@ TEST(SimCompare, RelativeErrorOfEachFigure) {
                                     {"mean_tpot_ms", 1.0}};
   const nlohmann::json measured = {{"mean_ttft_ms", 10.0}, {"p90_e2el_ms", 100.0},
                                    {"request_throughput", 5.0}, {"mean_tpot_ms", 0.0}};
-  const Comparison c = compare(predicted, measured);
+  const Comparison c = compare(predicted, {measured});
   EXPECT_NEAR(c.json["mean_ttft_ms"]["error_percent"].get<double>(), 10.0, 1e-9);
   EXPECT_NEAR(c.json["p90_e2el_ms"]["error_percent"].get<double>(), -10.0, 1e-9);
   EXPECT_NEAR(c.json["request_throughput"]["error_percent"].get<double>(), 0.0, 1e-9);
@@ -23,6 +23,21 @@ TEST(SimCompare, RelativeErrorOfEachFigure) {
   EXPECT_NE(c.table.find("+10.0%"), std::string::npos);
   EXPECT_NE(c.table.find("P90 E2EL (ms)"), std::string::npos);
   EXPECT_NE(c.table.find("-10.0%"), std::string::npos);
+}
+
+// Several runs: their mean is the measurement, their range its spread.
+TEST(SimCompare, SeveralRunsAreAveraged) {
+  const nlohmann::json predicted = {{"mean_e2el_ms", 100.0}, {"mean_ttft_ms", 5.0}};
+  const Comparison c = compare(predicted, {{{"mean_e2el_ms", 90.0}, {"mean_ttft_ms", 5.0}},
+                                           {{"mean_e2el_ms", 110.0}}});
+  const auto& row = c.json["mean_e2el_ms"];
+  EXPECT_DOUBLE_EQ(row["measured"].get<double>(), 100.0);
+  EXPECT_DOUBLE_EQ(row["measured_min"].get<double>(), 90.0);
+  EXPECT_DOUBLE_EQ(row["measured_max"].get<double>(), 110.0);
+  EXPECT_DOUBLE_EQ(row["error_percent"].get<double>(), 0.0);
+  EXPECT_FALSE(c.json.contains("mean_ttft_ms"));  // not in every run
+  EXPECT_NE(c.table.find("mean of 2"), std::string::npos) << c.table;
+  EXPECT_NE(c.table.find("+-10.0%"), std::string::npos) << c.table;
 }
 
 }  // namespace
