@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The performance model's validation (docs/perf-model.md), on the demo model:
 # record two benchmark runs at two request rates, fit alpha and beta from
-# their trace, then predict with `waypoint sim` a third rate and a different
-# mix of lengths, and compare with those workloads measured by `waypoint
-# bench` on the same server. Training and measured runs alternate, so the
-# drift of a shared machine falls on both alike; each predicted workload is
-# measured three times, and sim compares with their mean and shows their
-# spread, the noise floor of one measurement.
+# their trace, then predict with `waypoint sim` a third rate and different
+# mixes of lengths, and compare with those workloads measured by `waypoint
+# bench` on the same server. The session runs in three rounds, each with a
+# share of both training runs and one run of each predicted workload, so the
+# drift of a shared machine falls on training and measurement alike; sim
+# compares with the mean of the three measurements and shows their spread,
+# the noise floor of one measurement.
 # Usage: tests/bench/perf_model_validation.sh [BUILD_DIR] [OUT_DIR]
 # Prints each comparison table; OUT_DIR keeps traces, fit and results.
 set -euo pipefail
@@ -26,11 +27,11 @@ mix_t=(--dataset-name random --random-input-len 256 --random-output-len 96 --ran
 mix_a=(--dataset-name random --random-input-len 128 --random-output-len 128 --random-range-ratio 0.5)
 mix_b=(--dataset-name random --random-input-len 384 --random-output-len 48 --random-range-ratio 0.5)
 declare -A flags=(
-  [train_r8]="${mix_t[*]} --num-prompts 300 --request-rate 8 --seed 1"
-  [train_r20]="${mix_t[*]} --num-prompts 600 --request-rate 20 --seed 2"
-  [rate14]="${mix_t[*]} --num-prompts 500 --request-rate 14 --seed 3"
-  [mix_a_rate20]="${mix_a[*]} --num-prompts 600 --request-rate 20 --seed 4"
-  [mix_b_rate12]="${mix_b[*]} --num-prompts 400 --request-rate 12 --seed 5"
+  [train_r8]="${mix_t[*]} --num-prompts 150 --request-rate 8"
+  [train_r20]="${mix_t[*]} --num-prompts 300 --request-rate 20"
+  [rate14]="${mix_t[*]} --num-prompts 250 --request-rate 14 --seed 3"
+  [mix_a_rate20]="${mix_a[*]} --num-prompts 300 --request-rate 20 --seed 4"
+  [mix_b_rate12]="${mix_b[*]} --num-prompts 200 --request-rate 12 --seed 5"
 )
 predicted=(rate14 mix_a_rate20 mix_b_rate12)
 
@@ -44,14 +45,15 @@ address=$(serve server "${server_flags[@]}" --enable-journey-tracing --step-trac
 
 # One bench run with its own recorder attached (every run has one, training
 # or not: on a 2-core machine the recorder's CPU is part of what is learned).
-run() {  # name [repeat]
-  local name=$1 file=$1${2:+_$2}
+run() {  # name round [extra bench flags]
+  local name=$1 file=$1_$2
+  shift 2
   "$bin" events --connect "$(hub_of server)" --format jsonl --output "$work/$file.jsonl" &
   local recorder=$!
   sleep 0.5
   # shellcheck disable=SC2086
-  "$bin" bench --base-url "http://$address" ${flags[$name]} --result-json "$work/$file.json" \
-    > "$work/$file.txt" 2>&1
+  "$bin" bench --base-url "http://$address" ${flags[$name]} "$@" \
+    --result-json "$work/$file.json" > "$work/$file.txt" 2>&1
   sleep 0.5
   kill -INT "$recorder"
   wait "$recorder" || true
@@ -61,16 +63,17 @@ run() {  # name [repeat]
 # touched for the first time): warm it up before anything is recorded.
 "$bin" bench --base-url "http://$address" "${mix_t[@]}" --num-prompts 400 --request-rate 20 \
   --seed 100 > "$work/warmup.txt" 2>&1
-run train_r8
-for name in "${predicted[@]}"; do run "$name" 1; done
-run train_r20
-for repeat in 2 3; do
-  for name in "${predicted[@]}"; do run "$name" "$repeat"; done
+for round in 1 2 3; do
+  run train_r8 "$round" --seed "1$round"
+  run "${predicted[0]}" "$round"
+  run train_r20 "$round" --seed "2$round"
+  for name in "${predicted[@]:1}"; do run "$name" "$round"; done
 done
 
-cat "$work/train_r8.jsonl" "$work/train_r20.jsonl" > "$work/train.jsonl"
-"$bin" fit "$work/train.jsonl" --out-dir "$work/fit" --bench-result "$work/train_r8.json" \
-  --bench-result "$work/train_r20.json" > "$work/fit.txt" 2>&1
+cat "$work"/train_r*_[123].jsonl > "$work/train.jsonl"
+results=()
+for f in "$work"/train_r*_[123].json; do results+=(--bench-result "$f"); done
+"$bin" fit "$work/train.jsonl" --out-dir "$work/fit" "${results[@]}" > "$work/fit.txt" 2>&1
 
 for name in "${predicted[@]}"; do
   # shellcheck disable=SC2086
