@@ -64,7 +64,7 @@ std::vector<std::string> join_serve_values(const std::vector<std::string>& args)
 struct SimOptions {
   std::string coeffs;
   std::vector<std::string> compare;
-  std::vector<std::string> serve_args;
+  ServeOptions serve;  // serve's scheduler flags, parsed by serve's parser
   bench::WorkloadOptions workload;
 };
 
@@ -84,9 +84,7 @@ int run_simulation(const SimOptions& o, std::ostream& out, std::ostream& err) {
   std::vector<nlohmann::json> measured;
   for (const std::string& path : o.compare) measured.push_back(read_json(path, "--compare"));
 
-  auto parsed = parse_serve_options(o.serve_args);
-  if (!parsed) throw RunError{parsed.error().message};
-  ServeOptions serve = parsed->options;
+  ServeOptions serve = o.serve;
   if (serve.model.empty()) serve.model = must(demo_model(Logger("sim")));
   const ModelConfig config = must(load_model_config(serve.model));
   const SchedulerConfig scheduler = must(scheduler_config(serve, config));
@@ -191,6 +189,7 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   // clang-format on
   bench::add_workload_options(opts, o.workload, flags);
   po::variables_map vm;
+  std::vector<std::string> serve_args;
   try {
     const po::parsed_options parsed =
         po::command_line_parser(join_serve_values(args)).options(opts).allow_unregistered().run();
@@ -217,7 +216,7 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
         err << "waypoint sim: unrecognised option '" << opt.original_tokens.front() << "'\n";
         return kExitUsage;
       }
-      for (const std::string& token : opt.original_tokens) o.serve_args.push_back(token);
+      for (const std::string& token : opt.original_tokens) serve_args.push_back(token);
     }
   } catch (const po::error& e) {
     err << "waypoint sim: " << e.what() << "\n";
@@ -231,9 +230,9 @@ int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (auto valid = bench::finish_workload_options(vm, flags, o.workload); !valid) {
     return usage(valid.error().message);
   }
-  if (auto serve = parse_serve_options(o.serve_args); !serve) {
-    return usage(serve.error().message);
-  }
+  auto serve = parse_serve_options(serve_args);
+  if (!serve) return usage(serve.error().message);
+  o.serve = serve->options;
   try {
     return run_simulation(o, out, err);
   } catch (const RunError& e) {

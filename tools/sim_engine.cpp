@@ -161,8 +161,7 @@ SimOutcome simulate(const std::vector<bench::BenchRequest>& requests,
     admit();
     const SchedulerOutput* step = nullptr;
     if (scheduler.has_unfinished_requests()) {
-      clock.set_ns(now);
-      step = &scheduler.schedule();
+      step = &scheduler.schedule();  // admit() set the clock to now
       if (step->empty()) {
         // Nothing can run until something changes; a finished step with no
         // tokens still lets the scheduler settle its state.

@@ -78,6 +78,17 @@ struct Sent {
   }
 };
 
+// Scrapes until the server is idle and its counters hold everything sent;
+// `s` is the last scrape either way, for the failure message.
+bool scrape_until_counted(uint16_t port, const Sent& sent, Scrape& s) {
+  return wait_for(
+      [&] {
+        s = scrape(port);
+        return idle(s) && sent.counted_in(s);
+      },
+      10s);
+}
+
 std::vector<int> prompt_of(int length, int seed) {
   std::vector<int> ids;
   for (int i = 0; i < length; ++i) ids.push_back(5 + (seed * 7 + i * 3) % 200);
@@ -234,13 +245,7 @@ TEST(MetricsEndToEnd, GaugesReturnToZeroAfterQueueingAndPreemption) {
   EXPECT_EQ(sent.generation_tokens, kRequests * 64);
 
   Scrape s;
-  ASSERT_TRUE(wait_for(
-      [&] {
-        s = scrape(server.port);
-        return idle(s) && sent.counted_in(s);
-      },
-      10s))
-      << s.text;
+  ASSERT_TRUE(scrape_until_counted(server.port, sent, s)) << s.text;
   // 8 requests for 4 seats: some waited, though a scrape may miss the moment.
   std::cout << "most requests seen waiting: " << max_waiting << "\n";
   EXPECT_GT(s("vllm:num_preemptions_total"), 0) << "the cache never ran out";
@@ -263,13 +268,7 @@ TEST(MetricsEndToEnd, TwoFrontendsOnOnePortScrapeAsOne) {
              "length");
   }
   Scrape s;
-  ASSERT_TRUE(wait_for(
-      [&] {
-        s = scrape(server.port);
-        return idle(s) && sent.counted_in(s);
-      },
-      10s))
-      << s.text;
+  ASSERT_TRUE(scrape_until_counted(server.port, sent, s)) << s.text;
   // Now every scrape, whichever frontend takes it, sees everything.
   for (int i = 0; i < 8; ++i) {
     s = scrape(server.port);

@@ -282,6 +282,28 @@ TEST(OtlpEndToEnd, TheClientsTraceIsContinuedAndLlmCoreIsTheChildOfLlmRequest) {
   EXPECT_EQ(event_names(got[hung_up].core[0]).back(), "journey.FINISHED");
 }
 
+// Every traced request per the event hub: its id, and whether both its
+// halves (DEPARTED or ABORTED, and FINISHED) have been published.
+std::map<std::string, bool> hub_journeys(const std::string& replay_endpoint) {
+  zmq::context_t context(1);
+  Replay r = replay_from(context, replay_endpoint, 0);
+  std::map<std::string, int> ends;
+  for (const auto& f : r.frames) {
+    if (f.topic != kTopicJourney) continue;
+    auto payload = decode_hub_payload(f.payload);
+    if (!payload) continue;
+    for (const auto& e : payload->events) {
+      const auto id = std::get<std::string>(*e.find(attr::kRequestId));
+      const auto type = std::get<std::string>(*e.find(attr::kEventType));
+      ends[id] += type == event_name::kDeparted || type == event_name::kAborted ||
+                  type == event_name::kFinished;
+    }
+  }
+  std::map<std::string, bool> out;
+  for (const auto& [id, n] : ends) out[id] = n == 2;
+  return out;
+}
+
 TEST(OtlpEndToEnd, SamplingKeepsBothSpansOrNeither) {
   if (!have_node()) GTEST_SKIP() << "node is not installed (scripts/setup installs it)";
   Collector collector;
@@ -307,23 +329,11 @@ TEST(OtlpEndToEnd, SamplingKeepsBothSpansOrNeither) {
   std::set<std::string> sampled;
   ASSERT_TRUE(wait_for(
       [&] {
-        zmq::context_t context(1);
-        Replay r = replay_from(context, hub->second, 0);
+        const auto journeys = hub_journeys(hub->second);
         sampled.clear();
-        std::map<std::string, int> ends;
-        for (const auto& f : r.frames) {
-          if (f.topic != kTopicJourney) continue;
-          auto payload = decode_hub_payload(f.payload);
-          if (!payload) continue;
-          for (const auto& e : payload->events) {
-            const auto id = std::get<std::string>(*e.find(attr::kRequestId));
-            sampled.insert(id);
-            const auto type = std::get<std::string>(*e.find(attr::kEventType));
-            if (type == event_name::kDeparted || type == event_name::kFinished) ++ends[id];
-          }
-        }
-        return std::all_of(sampled.begin(), sampled.end(),
-                           [&](const auto& id) { return ends[id] == 2; });
+        for (const auto& j : journeys) sampled.insert(j.first);
+        return std::all_of(journeys.begin(), journeys.end(),
+                           [](const auto& j) { return j.second; });
       },
       20s));
 
@@ -357,28 +367,6 @@ TEST(OtlpEndToEnd, SamplingKeepsBothSpansOrNeither) {
   // Binomial(200, 0.5): 100 +- 7; these bounds fail once in ~10^12 runs.
   EXPECT_GT(traced, 50u);
   EXPECT_LT(traced, 150u);
-}
-
-// Every traced request per the event hub: its id, and whether both its
-// halves (DEPARTED or ABORTED, and FINISHED) have been published.
-std::map<std::string, bool> hub_journeys(const std::string& replay_endpoint) {
-  zmq::context_t context(1);
-  Replay r = replay_from(context, replay_endpoint, 0);
-  std::map<std::string, int> ends;
-  for (const auto& f : r.frames) {
-    if (f.topic != kTopicJourney) continue;
-    auto payload = decode_hub_payload(f.payload);
-    if (!payload) continue;
-    for (const auto& e : payload->events) {
-      const auto id = std::get<std::string>(*e.find(attr::kRequestId));
-      const auto type = std::get<std::string>(*e.find(attr::kEventType));
-      ends[id] += type == event_name::kDeparted || type == event_name::kAborted ||
-                  type == event_name::kFinished;
-    }
-  }
-  std::map<std::string, bool> out;
-  for (const auto& [id, n] : ends) out[id] = n == 2;
-  return out;
 }
 
 TEST(OtlpEndToEnd, EveryRequestsSpansGoOutUnderPreemptionStopsAndHangUps) {
