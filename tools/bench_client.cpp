@@ -107,6 +107,9 @@ void StreamAccumulator::event(std::string_view data, double now) {
     if (first_) {
       first_ = false;
       record_.ttft = now;
+      if (auto id = j.find("id"); id != j.end() && id->is_string()) {
+        record_.response_id = id->get<std::string>();
+      }
     } else {
       record_.itl.push_back(now - last_);
     }

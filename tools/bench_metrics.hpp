@@ -23,6 +23,9 @@ struct RequestRecord {
   double latency = 0;         // last such chunk (vLLM's E2EL)
   std::vector<double> itl;    // gaps between successive such chunks
   std::string error;          // empty on success
+  // The response's "id", which the server's traces carry as request.id: it
+  // lets `waypoint fit` pair each measured request with its journey.
+  std::string response_id;
 };
 
 // --goodput ttft:MS tpot:MS e2el:MS; a request is good when every given

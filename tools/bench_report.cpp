@@ -113,18 +113,21 @@ Json result_json(const RunInfo& info, const Summary& s, const std::vector<Reques
   j["output_throughput"] = s.output_throughput;
   j["total_token_throughput"] = s.total_token_throughput;
   Json input_lens = Json::array(), ttfts = Json::array(), itls = Json::array(),
-       errors = Json::array();
+       errors = Json::array(), response_ids = Json::array();
   for (const RequestRecord& r : records) {
     input_lens.push_back(r.prompt_len);
     ttfts.push_back(r.success ? r.ttft : 0.0);
     itls.push_back(r.itl);
     errors.push_back(r.error);
+    response_ids.push_back(r.response_id);
   }
   j["input_lens"] = std::move(input_lens);
   j["output_lens"] = s.output_lens;
   j["ttfts"] = std::move(ttfts);
   j["itls"] = std::move(itls);
   j["errors"] = std::move(errors);
+  // Not in vLLM's result: pairs each request with the server's trace (fit).
+  j["response_ids"] = std::move(response_ids);
   Json histograms = Json::object();
   for (const Section& section : kSections) {
     const Distribution& d = s.*(section.distribution);

@@ -1,7 +1,11 @@
 #include "tools/fit_hops.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <unordered_map>
+
+#include "tools/fit_nnls.hpp"
 
 namespace waypoint::fit {
 
@@ -21,7 +25,57 @@ double us_between(std::int64_t from_ns, std::int64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e3;
 }
 
+// Fewer paired requests than this leave the first-chunk hop a mean: three
+// coefficients from a handful of noisy millisecond hops would be noise.
+constexpr std::size_t kMinClientHopRows = 30;
+
+std::optional<ClientHopModel> fit_client_hop(const Dataset& data,
+                                             const std::vector<BenchRun>& runs) {
+  std::unordered_map<std::string, const RequestRow*> by_id;
+  for (const RequestRow& r : data.requests) {
+    if (r.arrived_ns && r.first_response_ns) by_id.emplace(r.request_id, &r);
+  }
+  const std::vector<StepRow>& steps = data.steps;  // in time order
+  std::vector<std::vector<double>> rows;
+  std::vector<double> y;
+  for (const BenchRun& run : runs) {
+    for (const auto& [id, ttft_us] : run.ttft_us_by_id) {
+      const auto it = by_id.find(id);
+      if (it == by_id.end()) continue;
+      const RequestRow& r = *it->second;
+      rows.push_back({1.0, prefill_tokens_running_at(steps, *r.arrived_ns),
+                      prefill_tokens_running_at(steps, *r.first_response_ns)});
+      y.push_back(ttft_us - us_between(*r.arrived_ns, *r.first_response_ns));
+    }
+  }
+  if (rows.size() < kMinClientHopRows) return std::nullopt;
+  Matrix x(rows.size(), client_hop_feature_names().size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    for (std::size_t c = 0; c < x.cols; ++c) x.at(i, c) = rows[i][c];
+  }
+  auto solved = nnls(x, y);
+  if (!solved) return std::nullopt;
+  return ClientHopModel{solved->x, rows.size()};
+}
+
 }  // namespace
+
+const std::vector<std::string>& client_hop_feature_names() {
+  static const std::vector<std::string> kNames = {"intercept", "arrival_step_prefill_tokens",
+                                                  "response_step_prefill_tokens"};
+  return kNames;
+}
+
+double prefill_tokens_running_at(const std::vector<StepRow>& steps, std::int64_t t_ns) {
+  // The last step started strictly before t: a request's own first step
+  // starts after it arrived, and must not count as contention on it.
+  const auto after = std::lower_bound(
+      steps.begin(), steps.end(), t_ns,
+      [](const StepRow& s, std::int64_t t) { return s.ts_start_ns < t; });
+  if (after == steps.begin()) return 0.0;
+  const StepRow& running = *std::prev(after);
+  return t_ns < running.ts_end_ns ? running.prefill_tokens : 0.0;
+}
 
 Hops measure_hops(const Dataset& data) {
   Mean first_response, departure, gap;
@@ -40,7 +94,7 @@ Hops measure_hops(const Dataset& data) {
     if (step.flag == kFlagWarmup || step.step_id != previous.step_id + 1) continue;
     if (previous.running_depth - previous.num_finished > 0) gap.add(step.gap_us);
   }
-  return {first_response.estimate(), departure.estimate(), gap.estimate(), {}, {}};
+  return {first_response.estimate(), departure.estimate(), gap.estimate(), {}, {}, {}};
 }
 
 Result<BenchRun> read_bench_result(const std::string& path) {
@@ -59,6 +113,21 @@ Result<BenchRun> read_bench_result(const std::string& path) {
   run.mean_ttft_ms = j["mean_ttft_ms"].get<double>();
   run.mean_e2el_ms = j["mean_e2el_ms"].get<double>();
   if (run.completed == 0) return Error{path + ": no request completed"};
+  const auto ids = j.find("response_ids");
+  const auto ttfts = j.find("ttfts");
+  const auto errors = j.find("errors");
+  if (ids != j.end() && ttfts != j.end() && ids->is_array() && ttfts->is_array()) {
+    if (ids->size() != ttfts->size()) {
+      return Error{path + ": response_ids and ttfts differ in length"};
+    }
+    for (std::size_t i = 0; i < ids->size(); ++i) {
+      const bool failed = errors != j.end() && errors->is_array() && i < errors->size() &&
+                          (*errors)[i].is_string() && !(*errors)[i].get<std::string>().empty();
+      if (failed || !(*ids)[i].is_string() || !(*ttfts)[i].is_number()) continue;
+      const std::string id = (*ids)[i].get<std::string>();
+      if (!id.empty()) run.ttft_us_by_id.emplace_back(id, (*ttfts)[i].get<double>() * 1e6);
+    }
+  }
   return run;
 }
 
@@ -87,6 +156,7 @@ Result<void> calibrate_client(Hops& hops, const Dataset& data, const std::vector
       HopEstimate{bench_ttft.estimate().mean_us - traced_first.estimate().mean_us, benched};
   hops.client_last_chunk =
       HopEstimate{bench_e2el.estimate().mean_us - traced_last.estimate().mean_us, benched};
+  hops.client_first_chunk_model = fit_client_hop(data, runs);
   return {};
 }
 
@@ -103,6 +173,11 @@ nlohmann::json hops_json(const Hops& hops) {
   if (hops.client_first_chunk) {
     j["client_first_chunk"] = one("bench TTFT - (api.ARRIVED -> api.FIRST_RESPONSE_FROM_CORE)",
                                   *hops.client_first_chunk);
+    if (const auto& m = hops.client_first_chunk_model) {
+      j["client_first_chunk"]["features"] = client_hop_feature_names();
+      j["client_first_chunk"]["coefficients"] = m->coefficients;
+      j["client_first_chunk"]["model_rows"] = m->rows;
+    }
   }
   if (hops.client_last_chunk) {
     j["client_last_chunk"] =
@@ -123,6 +198,17 @@ std::string hops_report(const Hops& hops) {
   line("step_gap", hops.step_gap, "steps");
   if (hops.client_first_chunk) {
     line("client_first_chunk", *hops.client_first_chunk, "benchmarked requests");
+    if (const auto& m = hops.client_first_chunk_model) {
+      char buf[240];
+      std::snprintf(buf, sizeof buf,
+                    "    per request: %.1f us + %.3f us per prefill token running at arrival "
+                    "+ %.3f at the first response (%zu paired requests)\n",
+                    m->coefficients[0], m->coefficients[1], m->coefficients[2], m->rows);
+      out += buf;
+    } else {
+      out += "    per request: not fitted (needs bench results with response_ids, and at least 30 "
+             "of their requests in the trace)\n";
+    }
     line("client_last_chunk", *hops.client_last_chunk, "benchmarked requests");
   } else {
     out += "  client hops: not calibrated (no --bench-result); the simulator takes them as 0\n";

@@ -7,9 +7,12 @@
 // `waypoint bench` results recorded with the trace. Each is a mean in
 // microseconds: the simulator predicts means and percentiles of sums over
 // many requests, where a per-request model of microsecond hops buys nothing.
+// The exception is the client's first-chunk hop, which is milliseconds when
+// the machine is busy (ClientHopModel).
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +27,27 @@ struct HopEstimate {
   std::size_t rows = 0;
 };
 
+// The client's first-chunk hop, per request. Where the worker shares the
+// machine's cores with the frontend and the client (a CPU server), a prefill
+// step that runs while the request is sent, or while its first chunk travels
+// out, takes the CPU the hop needs: on the 2-core validation machine a
+// 400-token prefill in flight added 1-4 ms to a 0.6 ms hop. A mean over one
+// workload's requests prices that contention at that workload's prefill mix,
+// so it is fitted per request (non-negative least squares) on the features
+// below, which `waypoint sim` computes from its own steps the same way.
+struct ClientHopModel {
+  std::vector<double> coefficients;  // over client_hop_feature_names()
+  std::size_t rows = 0;
+};
+// intercept; prefill tokens of the step running at api.ARRIVED; prefill
+// tokens of the step running at api.FIRST_RESPONSE_FROM_CORE (0: none, or a
+// decode-only step).
+const std::vector<std::string>& client_hop_feature_names();
+
+// The step running at t (started before t, not yet ended), in steps sorted by
+// start: its prefill tokens; 0 when no step was running.
+double prefill_tokens_running_at(const std::vector<StepRow>& steps, std::int64_t t_ns);
+
 struct Hops {
   HopEstimate first_response;  // journey.FIRST_TOKEN -> api.FIRST_RESPONSE_FROM_CORE
   HopEstimate departure;       // journey.FINISHED -> api.DEPARTED
@@ -33,6 +57,9 @@ struct Hops {
   // results were given; rows counts the benchmarked requests.
   std::optional<HopEstimate> client_first_chunk;
   std::optional<HopEstimate> client_last_chunk;
+  // Present when the bench results name their requests (response_ids) and
+  // enough of them are in the trace.
+  std::optional<ClientHopModel> client_first_chunk_model;
 };
 
 // Measured over the requests and steps outside warm-up.
@@ -44,12 +71,16 @@ struct BenchRun {
   std::size_t completed = 0;
   double mean_ttft_ms = 0;
   double mean_e2el_ms = 0;
+  // Each successful request's response id and TTFT; empty when the file has
+  // no response_ids (a bench older than the per-request calibration).
+  std::vector<std::pair<std::string, double>> ttft_us_by_id;
 };
 Result<BenchRun> read_bench_result(const std::string& path);
 
 // Sets the client hops from bench runs whose requests the trace recorded
 // (and nothing else): the pooled bench means minus the trace's means over
-// every traced request, warm-up included, as the bench saw them all.
+// every traced request, warm-up included, as the bench saw them all; and,
+// when every run names its requests, the per-request first-chunk model.
 Result<void> calibrate_client(Hops& hops, const Dataset& data, const std::vector<BenchRun>& runs);
 
 nlohmann::json hops_json(const Hops& hops);

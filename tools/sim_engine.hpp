@@ -8,7 +8,9 @@
 //   - each step lasts what beta says of the batch the scheduler built, and
 //     the loop's overhead (hops.step_gap) separates busy steps;
 //   - a token reaches the client hops.first_response + client_first_chunk
-//     after its step ends; the last one departure + client_last_chunk after.
+//     after its step ends (the first chunk's client hop per request, priced
+//     on the prefills running when it was sent and when it left the core);
+//     the last one departure + client_last_chunk after.
 // The client is bench's: the same arrival offsets, the same concurrency cap,
 // and records with bench's definitions, so bench's summary applies as is.
 #include <cstddef>

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "tools/fit_dataset.hpp"
+#include "tools/fit_hops.hpp"
 
 namespace waypoint::sim {
 
@@ -64,6 +65,13 @@ double PerfModel::api_us(double prompt_tokens, double waiting_depth, double runn
   return std::max(0.0, api_to_core->predict(fit::alpha_features(row)));
 }
 
+double PerfModel::first_chunk_client_us(double arrival_step_prefill_tokens,
+                                        double response_step_prefill_tokens) const {
+  if (!client_first_chunk) return client_first_chunk_us;
+  return std::max(0.0, client_first_chunk->predict(
+                           {1.0, arrival_step_prefill_tokens, response_step_prefill_tokens}));
+}
+
 Result<PerfModel> perf_model_from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) return Error{source + ": not a JSON object"};
   PerfModel m;
@@ -100,6 +108,13 @@ Result<PerfModel> perf_model_from_json(const nlohmann::json& j, const std::strin
   hop("step_gap", m.step_gap_us);
   hop("client_first_chunk", m.client_first_chunk_us);
   hop("client_last_chunk", m.client_last_chunk_us);
+  if (hops.is_object() && hops.contains("client_first_chunk") &&
+      hops["client_first_chunk"].is_object() && hops["client_first_chunk"].contains("features")) {
+    auto per_request = linear_model(hops["client_first_chunk"], fit::client_hop_feature_names(),
+                                    source + ": hops.client_first_chunk");
+    if (!per_request) return per_request.error();
+    m.client_first_chunk = *per_request;
+  }
   return m;
 }
 

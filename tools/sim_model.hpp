@@ -29,6 +29,10 @@ struct PerfModel {
   double step_gap_us = 0;
   double client_first_chunk_us = 0;
   double client_last_chunk_us = 0;
+  // The first chunk's client hop per request (fit::ClientHopModel), over the
+  // prefill tokens of the steps running when the request arrives and when its
+  // first response leaves the core; absent: client_first_chunk_us for all.
+  std::optional<LinearModel> client_first_chunk;
   // What coeffs.json lacked and was taken as 0, one line each, for the report.
   std::vector<std::string> notes;
 
@@ -37,6 +41,9 @@ struct PerfModel {
   // At least 0.
   double api_us(double prompt_tokens, double waiting_depth, double running_depth,
                 double kv_usage) const;
+  // At least 0.
+  double first_chunk_client_us(double arrival_step_prefill_tokens,
+                               double response_step_prefill_tokens) const;
 };
 
 // `source` (a path) starts every error message.

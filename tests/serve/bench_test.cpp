@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -105,6 +106,14 @@ TEST(BenchServe, RandomWorkloadAgreesWithTheServersCounters) {
   for (const auto& n : result["output_lens"]) EXPECT_EQ(n, kOutputLen);
   ASSERT_EQ(result["itls"].size(), static_cast<size_t>(kPrompts));
   for (const auto& e : result["errors"]) EXPECT_EQ(e, "");
+  // Each response's id, distinct: what `waypoint fit` pairs with the trace's request.id.
+  ASSERT_EQ(result["response_ids"].size(), static_cast<size_t>(kPrompts));
+  std::set<std::string> ids;
+  for (const auto& id : result["response_ids"]) {
+    EXPECT_EQ(id.get<std::string>().rfind("cmpl-", 0), 0u) << id;
+    ids.insert(id.get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kPrompts));
   EXPECT_GT(result["mean_ttft_ms"].get<double>(), 0);
   EXPECT_GT(result["mean_tpot_ms"].get<double>(), 0);
   EXPECT_GE(result["p99_itl_ms"].get<double>(), result["median_itl_ms"].get<double>());

@@ -116,6 +116,29 @@ TEST(SimEngine, ApiLatencyAndClientHopsAdd) {
   EXPECT_NEAR(out.stats.mean_api_ms, 0.5, 1e-9);
 }
 
+// The first chunk's client hop per request: 50 us + 1 us per prefill token of
+// the step running when the request was sent + 2 us per prefill token of the
+// step running when its first response leaves the core. A (4 tokens) is sent
+// at 0, before any step; B (8 tokens) at 0.5 ms, during step 1, A's 4-token
+// prefill. Step 2 (1-2 ms) holds A's decode and B's prefill: A's first
+// response (1.1 ms) leaves during it. B's (2.1 ms) leaves during step 3, a
+// decode-only step.
+TEST(SimEngine, FirstChunkHopFollowsThePrefillsRunning) {
+  PerfModel m = constant_model();
+  m.client_first_chunk_us = 1000;  // the mean: only later chunks use it
+  m.client_first_chunk = LinearModel{
+      {"intercept", "arrival_step_prefill_tokens", "response_step_prefill_tokens"},
+      {50.0, 1.0, 2.0}};
+  const SimOutcome out = simulate({request(4, 3), request(8, 2)}, {0.0, 0.5 * kMs}, m, small_config());
+  const bench::RequestRecord& a = out.records[0];
+  const bench::RequestRecord& b = out.records[1];
+  ASSERT_TRUE(a.success) << a.error;
+  ASSERT_TRUE(b.success) << b.error;
+  EXPECT_NEAR(a.ttft, (1.0 + 0.1 + 0.050 + 0.016) * kMs, 1e-9);
+  EXPECT_NEAR(b.ttft, (2.0 + 0.1 + 0.050 + 0.004 - 0.5) * kMs, 1e-9);
+  EXPECT_NEAR(a.itl[0], (2.0 + 0.1 + 1.0 - 1.166) * kMs, 1e-9);  // chunk 2 takes the mean hop
+}
+
 // A request the scheduler refuses (longer than max_model_len) fails alone.
 TEST(SimEngine, RefusedRequestFailsWithTheSchedulersReason) {
   const SimOutcome out =

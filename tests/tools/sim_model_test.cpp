@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tools/fit_dataset.hpp"
+#include "tools/fit_hops.hpp"
 
 namespace waypoint::sim {
 namespace {
@@ -49,6 +50,25 @@ TEST(SimModel, ReadsEveryPart) {
   batch.num_decode_reqs = 3;
   EXPECT_DOUBLE_EQ(m->step_us(batch), 300 + 2 * 100 + 50 * 3);
   EXPECT_DOUBLE_EQ(m->api_us(64, 5, 7, 0.5), 400 + 64);
+}
+
+TEST(SimModel, FirstChunkHopPerRequestWhenFitted) {
+  auto c = full_coeffs();
+  EXPECT_FALSE(perf_model_from_json(c, "c.json")->client_first_chunk);  // a mean only
+  EXPECT_EQ(perf_model_from_json(c, "c.json")->first_chunk_client_us(100, 100), 40);
+  c["hops"]["client_first_chunk"]["features"] = fit::client_hop_feature_names();
+  c["hops"]["client_first_chunk"]["coefficients"] = {600.0, 2.0, 3.0};
+  auto m = perf_model_from_json(c, "c.json");
+  ASSERT_TRUE(m) << m.error().message;
+  ASSERT_TRUE(m->client_first_chunk);
+  EXPECT_DOUBLE_EQ(m->first_chunk_client_us(10, 100), 600 + 20 + 300);
+  EXPECT_EQ(m->client_first_chunk_us, 40);  // still the mean, for later chunks
+
+  c["hops"]["client_first_chunk"]["features"] = {"intercept", "prompt_tokens", "x"};
+  m = perf_model_from_json(c, "c.json");
+  ASSERT_FALSE(m);
+  EXPECT_NE(m.error().message.find("hops.client_first_chunk"), std::string::npos)
+      << m.error().message;
 }
 
 TEST(SimModel, StepTimeIsAtLeastOneMicrosecond) {
