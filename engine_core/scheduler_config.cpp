@@ -19,6 +19,11 @@ Result<void> StepTracingConfig::validate() const {
 }
 
 Result<void> SchedulerConfig::validate() const {
+  if (auto r = validate_limits(); !r) return r;
+  return validate_num_blocks();
+}
+
+Result<void> SchedulerConfig::validate_limits() const {
   if (auto r = step_tracing.validate(); !r) return r;
   auto at_least = [](const char* flag, int64_t value, int64_t min) -> Result<void> {
     if (value >= min) return {};
@@ -29,9 +34,15 @@ Result<void> SchedulerConfig::validate() const {
        {at_least("--max-num-batched-tokens", max_num_batched_tokens, 1),
         at_least("--max-num-seqs", max_num_seqs, 1), at_least("--max-model-len", max_model_len, 2),
         at_least("--long-prefill-token-threshold", long_prefill_token_threshold, 0),
-        at_least("--block-size", block_size, 1),
-        at_least("--num-gpu-blocks-override", num_blocks, 2)}) {
+        at_least("--block-size", block_size, 1)}) {
     if (!r) return r;
+  }
+  return {};
+}
+
+Result<void> SchedulerConfig::validate_num_blocks() const {
+  if (num_blocks < 2) {
+    return Error{"--num-gpu-blocks-override must be at least 2, got " + std::to_string(num_blocks)};
   }
   // A request may grow to max_model_len tokens and must then fit alone,
   // otherwise it would preempt itself forever.

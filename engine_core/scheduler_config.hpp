@@ -37,6 +37,11 @@ struct SchedulerConfig {
 
   // One line naming the offending flag, or ok.
   Result<void> validate() const;
+  // The two halves of validate(). A CUDA server knows its block count only once
+  // the workers have measured their memory, so it checks the limits first and the
+  // block count then.
+  Result<void> validate_limits() const;
+  Result<void> validate_num_blocks() const;
 };
 
 }  // namespace waypoint

@@ -43,6 +43,17 @@ std::optional<Message> Channel::receive(std::chrono::milliseconds timeout) {
   return m;
 }
 
+Result<std::string> Channel::await(std::string_view kind,
+                                   const std::function<bool()>& launcher_alive) {
+  while (true) {
+    if (!launcher_alive()) return Error{"the launcher is gone"};
+    auto message = receive(std::chrono::milliseconds(200));
+    if (!message) continue;
+    if (message->kind == kind) return std::move(message->payload);
+    if (message->kind == kShutdown) return Error{"the launcher is shutting down"};
+  }
+}
+
 Server::Server(zmq::context_t& context, const std::string& endpoint)
     : socket_(context, zmq::socket_type::router) {
   socket_.set(zmq::sockopt::linger, 0);

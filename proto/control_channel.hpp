@@ -12,7 +12,16 @@
 //   launcher -> child   DRAIN                 (frontends) stop accepting, finish, exit
 //   launcher -> child   ENGINE_DEAD reason    (frontends) fail in-flight requests, 503
 //   launcher -> child   SHUTDOWN              exit now
+//
+// CUDA workers add two exchanges between CONFIG and READY:
+//   worker-0 -> launcher NCCL_ID  hex        the communicator's unique id (TP > 1)
+//   launcher -> worker-r NCCL_ID  hex        the same id, relayed to ranks 1..
+//   worker-r -> launcher KV_BLOCKS {json}    {"num_blocks": N}: what its memory holds
+//   launcher -> worker-r KV_BLOCKS {json}    {"num_blocks": N}: the pool every rank
+//                                            allocates (the least any rank can hold)
+// The engine core is configured only once the pool's size is known.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +41,8 @@ inline constexpr std::string_view kStart = "START";
 inline constexpr std::string_view kDrain = "DRAIN";
 inline constexpr std::string_view kEngineDead = "ENGINE_DEAD";
 inline constexpr std::string_view kShutdown = "SHUTDOWN";
+inline constexpr std::string_view kNcclId = "NCCL_ID";
+inline constexpr std::string_view kKvBlocks = "KV_BLOCKS";
 
 struct Message {
   std::string kind;
@@ -48,6 +59,11 @@ class Channel {
   void send(std::string_view kind, std::string_view payload = {});
   // The next message, or nullopt when none arrives within `timeout`.
   std::optional<Message> receive(std::chrono::milliseconds timeout);
+  // Waits, without a deadline of its own (the launcher enforces the startup
+  // timeout), for a message of `kind` and returns its payload. SHUTDOWN, or
+  // `launcher_alive` turning false (polled a few times a second), is an error, so
+  // an orphaned child does not wait forever. Other messages are dropped.
+  Result<std::string> await(std::string_view kind, const std::function<bool()>& launcher_alive);
   zmq::socket_t& socket() { return socket_; }
 
  private:

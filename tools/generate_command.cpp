@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
 #include <boost/program_options.hpp>
@@ -11,6 +12,11 @@
 #include "engine_core/scheduler.hpp"
 #include "frontend/tokenizer.hpp"
 #include "worker/cpu_model_runner.hpp"
+#ifdef WAYPOINT_HAVE_CUDA
+#include "worker/cuda_model_runner.hpp"
+#endif
+#include "worker/device_selection.hpp"
+#include "worker/kv_sizing.hpp"
 #include "worker/llama_weights.hpp"
 #include "worker/model_loader.hpp"
 #include "worker/tp_launcher.hpp"
@@ -46,6 +52,7 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
   int32_t max_tokens = 16, top_k = 0, tp = 1, max_model_len = 0;
   float temperature = 0.0f, top_p = 1.0f, min_p = 0.0f;
   int64_t seed = 0, kv_bytes = 0;
+  std::string device_flag = "auto";
   opts.add_options()("help,h", "print this help and exit")(
       "model", po::value(&model_dir)->required(),
       "model directory (config.json + safetensors) or llama2.c .bin")(
@@ -59,6 +66,9 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
       "drop tokens below min-p times the top probability")("seed", po::value(&seed),
                                                            "per-request sampling seed")(
       "tensor-parallel-size", po::value(&tp)->default_value(1), "worker ranks")(
+      "device", po::value(&device_flag)->default_value(device_flag),
+      "auto, cpu or cuda; auto is cuda when this build has CUDA, a device is visible, the "
+      "model suits the CUDA backend and --tensor-parallel-size is 1")(
       "max-model-len", po::value(&max_model_len)->default_value(0),
       "prompt plus output cap; 0: the model's maximum")(
       "kv-cache-memory-bytes", po::value(&kv_bytes)->default_value(0),
@@ -87,12 +97,44 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
     return kExitUsage;
   }
 
+  // --device before the model is read: a machine that cannot run CUDA says so at once.
+  Device device = Device::kCpu;
+  {
+    const CudaAvailability cuda = device_flag == "cpu" ? CudaAvailability{} : probe_cuda();
+    auto selected = select_device(device_flag, cuda, 1);
+    if (!selected) {
+      err << "waypoint generate: " << selected.error().message << "\n";
+      return kExitUsage;
+    }
+    device = *selected;
+  }
+  if (device == Device::kCuda && tp > 1) {
+    // Offline ranks are forked processes sharing the parent's memory; on CUDA they
+    // would need one device and one NCCL rank each, which `waypoint serve` does.
+    if (device_flag == "cuda") {
+      err << "waypoint generate: --device cuda runs one rank; use waypoint serve for "
+             "--tensor-parallel-size "
+          << tp << " on CUDA\n";
+      return kExitUsage;
+    }
+    device = Device::kCpu;
+  }
+
   auto loaded = load_model(model_dir);
   if (!loaded) {
     err << "waypoint generate: " << loaded.error().message << "\n";
     return kExitFailure;
   }
   const ModelConfig& config = loaded->config;
+  if (device == Device::kCuda) {
+    if (auto ok = check_cuda_model(config); !ok) {
+      if (device_flag == "cuda") {
+        err << "waypoint generate: --device cuda: " << ok.error().message << "\n";
+        return kExitUsage;
+      }
+      device = Device::kCpu;  // auto: the backend that can run this model
+    }
+  }
 
   std::optional<Tokenizer> tokenizer;
   const auto tokenizer_path = std::filesystem::path(model_dir) / "tokenizer.json";
@@ -128,8 +170,8 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
   sc.max_num_batched_tokens = std::max(2048, sc.max_model_len);
   sc.eos_token_id = config.eos_token_id;
   const int32_t kv_heads = config.num_key_value_heads;
-  const int64_t per_block =
-      KvCache::bytes_per_block(config.num_hidden_layers, sc.block_size, kv_heads, config.head_dim);
+  const int64_t per_block = kv_bytes_per_block(config.num_hidden_layers, sc.block_size, kv_heads,
+                                               config.head_dim, device == Device::kCuda ? 2 : 4);
   sc.num_blocks = kv_bytes > 0 ? static_cast<int32_t>(kv_bytes / per_block)
                                : 1 + (sc.max_model_len + sc.block_size - 1) / sc.block_size;
   if (auto ok = sc.validate(); !ok) {
@@ -165,10 +207,36 @@ int run_generate(const std::vector<std::string>& args, std::ostream& out, std::o
   Scheduler scheduler(sc, clock);
   SingleRank single;
   TpCommunicator& comm = tp > 1 ? static_cast<TpCommunicator&>(*ranks.leader) : single;
-  CpuModelRunner runner(config, std::move(*weights), runner_config, comm);
+#ifdef WAYPOINT_HAVE_CUDA
+  SingleDevice single_device;  // before the runner, which refers to it
+#endif
+  std::unique_ptr<Executor> runner;
   std::optional<TpLeaderExecutor> leader;
-  if (tp > 1) leader.emplace(*ranks.leader, runner);
-  Executor& executor = leader ? static_cast<Executor&>(*leader) : runner;
+  try {
+    if (device == Device::kCuda) {
+#ifdef WAYPOINT_HAVE_CUDA
+      runner = std::make_unique<CudaModelRunner>(
+          config, std::move(*weights),
+          CudaModelRunnerConfig{.num_blocks = sc.num_blocks,
+                                .block_size = sc.block_size,
+                                .seed = 0,
+                                .max_num_batched_tokens = sc.max_num_batched_tokens,
+                                .max_num_seqs = sc.max_num_seqs},
+          single_device);
+#else
+      err << "waypoint generate: --device cuda: this waypoint was built without CUDA\n";
+      return kExitUsage;
+#endif
+    } else {
+      auto cpu = std::make_unique<CpuModelRunner>(config, std::move(*weights), runner_config, comm);
+      if (tp > 1) leader.emplace(*ranks.leader, *cpu);
+      runner = std::move(cpu);
+    }
+  } catch (const std::exception& e) {
+    err << "waypoint generate: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  Executor& executor = leader ? static_cast<Executor&>(*leader) : *runner;
 
   EngineCoreRequest request;
   request.request_id = "generate-0";

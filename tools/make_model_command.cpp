@@ -128,7 +128,10 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
   opts.add_options()("help,h", "print this help and exit")("out", po::value(&out_dir)->required(),
                                                            "model directory to write")(
       "preset", po::value(&preset_name)->default_value("tiny"),
-      "tiny (demo, ~125K parameters) or small (~110M)")(
+      "tiny (demo, ~125K parameters), small (~110M), or llama-3.2-1b-shape (1.24B) / "
+      "llama-3.1-8b-shape (8.03B): those models' exact shapes with RANDOM weights, for "
+      "timing only; they are not Llama models and generate nothing meaningful. Use "
+      "--dtype bf16 for them (8B: 16 GB written, ~32 GB of memory while writing)")(
       "seed", po::value(&seed)->default_value(0),
       "weight seed; the same seed gives the same files")(
       "dtype", po::value(&dtype_name)->default_value("f32"), "stored weight type: f32 or bf16")(
@@ -139,8 +142,11 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
   try {
     po::store(po::command_line_parser(args).options(opts).run(), vm);
     if (vm.count("help")) {
-      out << "Usage: waypoint make-model --out DIR [--preset tiny|small] [--seed N] "
+      out << "Usage: waypoint make-model --out DIR "
+             "[--preset tiny|small|llama-3.2-1b-shape|llama-3.1-8b-shape] [--seed N] "
              "[--dtype f32|bf16] [--shards K] [--force]\n\n"
+          << "The *-shape presets copy the shapes of Llama-3.2-1B and Llama-3.1-8B but their "
+             "weights are random: they are NOT those models (timing fixtures only).\n\n"
           << opts;
       return kExitOk;
     }
@@ -151,7 +157,9 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
   }
   std::optional<ModelPreset> preset = tools::find_preset(preset_name);
   if (!preset) {
-    err << "waypoint make-model: --preset '" << preset_name << "' is not one of tiny, small\n";
+    std::string names;
+    for (const std::string& n : tools::preset_names()) names += (names.empty() ? "" : ", ") + n;
+    err << "waypoint make-model: --preset '" << preset_name << "' is not one of " << names << "\n";
     return kExitUsage;
   }
   if (dtype_name != "f32" && dtype_name != "bf16") {

@@ -37,15 +37,58 @@ ModelPreset small() {
           .tie_word_embeddings = false};
 }
 
+// The two shapes below are for timing the device backend at real sizes (issue 8). They
+// copy the published configs of Llama-3.2-1B and Llama-3.1-8B, but the weights make-model
+// writes for them are random: they are NOT those models, generate nothing meaningful, and
+// must never be served or reported as if they were. The "-shape" suffix says so.
+
+// llama-3.2-1b-shape: Llama-3.2-1B's config (hidden 2048, 16 layers, 32 query heads
+// sharing 8 KV heads of 64, SwiGLU 8192, 128256 tokens, tied embeddings): 1.24B
+// parameters, 2.5 GB in bf16.
+ModelPreset llama_3_2_1b_shape() {
+  return {.name = "llama-3.2-1b-shape",
+          .vocab_size = 128256,
+          .hidden_size = 2048,
+          .intermediate_size = 8192,
+          .num_hidden_layers = 16,
+          .num_attention_heads = 32,
+          .num_key_value_heads = 8,
+          .head_dim = 64,
+          .max_position_embeddings = 131072,
+          .original_max_position_embeddings = 8192,
+          .tie_word_embeddings = true};
+}
+
+// llama-3.1-8b-shape: Llama-3.1-8B's config (hidden 4096, 32 layers, 32 query heads
+// sharing 8 KV heads of 128, SwiGLU 14336, 128256 tokens, untied lm_head): 8.03B
+// parameters, 16 GB in bf16 (make-model holds 32 GB of f32 in memory while writing it).
+ModelPreset llama_3_1_8b_shape() {
+  return {.name = "llama-3.1-8b-shape",
+          .vocab_size = 128256,
+          .hidden_size = 4096,
+          .intermediate_size = 14336,
+          .num_hidden_layers = 32,
+          .num_attention_heads = 32,
+          .num_key_value_heads = 8,
+          .head_dim = 128,
+          .max_position_embeddings = 131072,
+          .original_max_position_embeddings = 8192,
+          .tie_word_embeddings = false};
+}
+
 }  // namespace
 
 std::optional<ModelPreset> find_preset(std::string_view name) {
   if (name == "tiny") return tiny();
   if (name == "small") return small();
+  if (name == "llama-3.2-1b-shape") return llama_3_2_1b_shape();
+  if (name == "llama-3.1-8b-shape") return llama_3_1_8b_shape();
   return std::nullopt;
 }
 
-std::vector<std::string> preset_names() { return {"small", "tiny"}; }
+std::vector<std::string> preset_names() {
+  return {"llama-3.1-8b-shape", "llama-3.2-1b-shape", "small", "tiny"};
+}
 
 int64_t parameter_count(const ModelPreset& p) {
   const int64_t h = p.hidden_size;

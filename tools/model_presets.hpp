@@ -1,7 +1,9 @@
 #pragma once
 // The shapes `waypoint make-model` can write: `tiny`, the built-in demo model that runs
 // fast on two CPU cores, and `small`, about 110M parameters, for timings that resemble a
-// real model. Both are Llama-3 shaped (GQA, llama3 RoPE scaling, SwiGLU).
+// real model. Both are Llama-3 shaped (GQA, llama3 RoPE scaling, SwiGLU). Two more,
+// `llama-3.2-1b-shape` and `llama-3.1-8b-shape`, have the exact shapes of those models for
+// timing the device backend; their weights are random, so they are not those models.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -27,7 +29,8 @@ struct ModelPreset {
 };
 
 std::optional<ModelPreset> find_preset(std::string_view name);
-std::vector<std::string> preset_names();  // "small", "tiny"
+// Sorted: "llama-3.1-8b-shape", "llama-3.2-1b-shape", "small", "tiny".
+std::vector<std::string> preset_names();
 
 // Parameters of a LlamaForCausalLM of that shape (lm_head counted only when untied).
 int64_t parameter_count(const ModelPreset& p);

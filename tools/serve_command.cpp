@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -27,6 +29,7 @@
 #include "tools/event_hub.hpp"
 #include "tools/process_supervisor.hpp"
 #include "tools/serve_plan.hpp"
+#include "worker/device_selection.hpp"
 #include "worker/llama_weights.hpp"
 #include "worker/model_config.hpp"
 #include "worker/shm_tp_group.hpp"
@@ -40,6 +43,16 @@ namespace waypoint::cli {
 
 namespace {
 
+// A worker's KV_BLOCKS payload: {"num_blocks": N}.
+Result<int32_t> parse_kv_blocks(const std::string& payload) {
+  try {
+    const auto blocks = nlohmann::json::parse(payload).at("num_blocks").get<int32_t>();
+    if (blocks < 0) return Error{"a negative block count"};
+    return blocks;
+  } catch (const nlohmann::json::exception& e) {
+    return Error{e.what()};
+  }
+}
 
 // Holds the run's private directory (its ZMQ ipc sockets) and the tensor-
 // parallel region, and removes both however the launcher leaves.
@@ -156,6 +169,15 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   };
 
   Logger log("serve");
+  // --device first: a machine or a build that cannot run CUDA says so at once,
+  // before any model is read.
+  const std::string requested_device = o.device;
+  {
+    const CudaAvailability cuda = o.device == "cpu" ? CudaAvailability{} : probe_cuda();
+    auto device = select_device(o.device, cuda, o.tensor_parallel_size);
+    if (!device) return usage(device.error().message);
+    o.device = std::string(device_name(*device));
+  }
   if (o.model.empty()) {
     auto dir = demo_model(log);
     if (!dir) {
@@ -172,6 +194,16 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
   if (auto ok = check_tp_divides(*model, o.tensor_parallel_size); !ok) {
     return usage(ok.error().message);
   }
+  if (o.device == "cuda") {
+    if (auto ok = check_cuda_model(*model); !ok) {
+      if (requested_device == "cuda") return usage("--device cuda: " + ok.error().message);
+      // auto picks the backend that can run this model.
+      log.info("--device auto: serving on cpu, since " + ok.error().message);
+      o.device = "cpu";
+    }
+  }
+  log.info("device: " + o.device +
+           (requested_device == o.device ? "" : " (--device " + requested_device + ")"));
   if (!fs::exists(fs::path(o.model) / "tokenizer.json")) {
     err << "waypoint serve: " << (fs::path(o.model) / "tokenizer.json").string()
         << " is missing; the server needs the model's tokenizer\n";
@@ -180,7 +212,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
 
   auto scheduler = scheduler_config(o, *model);
   if (!scheduler) return usage(scheduler.error().message);
-  const SchedulerConfig& sc = *scheduler;
+  SchedulerConfig sc = *scheduler;
+  // On cuda without a fixed size, the workers measure the KV pool (see bring-up).
+  const bool kv_measured = sc.num_blocks == 0;
 
   try {
     RunFiles files;
@@ -198,7 +232,7 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
       endpoints.frontend_outputs.push_back(files.ipc("frontend-" + std::to_string(i) + "-outputs"));
       endpoints.frontend_metrics.push_back(files.ipc("frontend-" + std::to_string(i) + "-metrics"));
     }
-    if (o.tensor_parallel_size > 1) {
+    if (o.tensor_parallel_size > 1 && o.device == "cpu") {
       endpoints.tp_shm_path = "/dev/shm/waypoint-" + std::to_string(::getpid()) + "-tp";
       auto ok = ShmTpGroup::create_file(
           endpoints.tp_shm_path, o.tensor_parallel_size,
@@ -206,7 +240,7 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
       if (!ok) throw std::runtime_error(ok.error().message);
       files.set_shm(endpoints.tp_shm_path);
     }
-    const ServePlan plan = make_serve_plan(o, sc, endpoints, port);
+    ServePlan plan = make_serve_plan(o, sc, endpoints, port);
 
     // The hub first: producers connect to it as they start.
     zmq::context_t context(1);
@@ -227,7 +261,9 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
       to_start.emplace_back(name, "worker");
     }
     configs["engine-0"] = to_json_text(plan.engine);
-    to_start.emplace_back("engine-0", "engine-core");
+    // The engine's scheduler needs the KV pool's size: when the workers measure
+    // it, the engine starts once they have (below).
+    if (!kv_measured) to_start.emplace_back("engine-0", "engine-core");
     for (const auto& f : plan.frontends) {
       const std::string name = "frontend-" + std::to_string(f.client_index);
       configs[name] = to_json_text(f);
@@ -237,15 +273,21 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
     const std::string control_endpoint = files.ipc("control");
     control::Server control(context, control_endpoint);
     ProcessSupervisor children;
-    for (const auto& [name, command] : to_start) {
+    auto start = [&](const std::string& name, const std::string& command) {
       auto pid = children.spawn(name, {command, "--control", control_endpoint, "--name", name});
       if (!pid) throw std::runtime_error(pid.error().message);
       log.info("started " + name + " (pid " + std::to_string(*pid) + ")");
-    }
+    };
+    for (const auto& [name, command] : to_start) start(name, command);
+    auto worker_rank = [](const std::string& name) -> int {
+      return name.rfind("worker-", 0) == 0 ? std::stoi(name.substr(7)) : -1;
+    };
 
     // Bring-up: HELLO -> CONFIG -> READY from every child, or a named failure.
     std::set<std::string> said_hello, ready;
     std::optional<std::string> failure;
+    std::optional<std::string> nccl_id;         // from worker-0, for ranks 1..
+    std::map<std::string, int32_t> kv_reports;  // blocks each CUDA rank can hold
     const auto deadline = Clock::now() + std::chrono::seconds(o.startup_timeout);
     while (!failure && ready.size() < configs.size()) {
       if (auto sig = signals.take(); sig && *sig != SIGPIPE) {
@@ -261,8 +303,11 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
         std::string late;
         for (const auto& [name, text] : configs) {
           if (ready.count(name)) continue;
+          const bool waiting_for_kv = name == "engine-0" && kv_measured && !children.running(name);
           late += (late.empty() ? "" : ", ") + name +
-                  (said_hello.count(name) ? " (configured, not ready)" : " (never said HELLO)");
+                  (waiting_for_kv ? " (not started: the workers have not sized the KV cache)"
+                   : said_hello.count(name) ? " (configured, not ready)"
+                                            : " (never said HELLO)");
         }
         failure = "not ready within --startup-timeout " + std::to_string(o.startup_timeout) +
                   " s: " + late;
@@ -275,6 +320,40 @@ int run_serve(const std::vector<std::string>& args, std::ostream& out, std::ostr
       if (message.kind == control::kHello) {
         said_hello.insert(from);
         control.send(from, control::kConfig, configs[from]);
+        if (nccl_id && worker_rank(from) > 0) control.send(from, control::kNcclId, *nccl_id);
+      } else if (message.kind == control::kNcclId && worker_rank(from) == 0) {
+        // Rank 0 made the NCCL id; the other ranks join with it.
+        nccl_id = message.payload;
+        for (const auto& name : said_hello) {
+          if (worker_rank(name) > 0) control.send(name, control::kNcclId, *nccl_id);
+        }
+      } else if (message.kind == control::kKvBlocks && worker_rank(from) >= 0 && kv_measured) {
+        auto blocks = parse_kv_blocks(message.payload);
+        if (!blocks) {
+          failure = from + " sent a malformed KV_BLOCKS: " + blocks.error().message;
+          break;
+        }
+        kv_reports[from] = *blocks;
+        if (kv_reports.size() < plan.workers.size()) continue;
+        // Every rank allocates the same pool, so the smallest rank's room decides.
+        int32_t least = INT32_MAX;
+        for (const auto& [name, n] : kv_reports) least = std::min(least, n);
+        sc.num_blocks = least;
+        if (auto ok = sc.validate_num_blocks(); !ok) {
+          failure = "at --gpu-memory-utilization " + std::to_string(o.gpu_memory_utilization) +
+                    " the GPU KV cache holds " + std::to_string(least) +
+                    " blocks: " + ok.error().message;
+          break;
+        }
+        const std::string answer = nlohmann::json{{"num_blocks", least}}.dump();
+        for (const auto& w : plan.workers) {
+          control.send("worker-" + std::to_string(w.rank), control::kKvBlocks, answer);
+        }
+        plan.engine.scheduler.num_blocks = least;
+        configs["engine-0"] = to_json_text(plan.engine);
+        log.info("GPU KV cache: " + std::to_string(least) + " blocks of " +
+                 std::to_string(sc.block_size) + " tokens");
+        start("engine-0", "engine-core");
       } else if (message.kind == control::kReady) {
         ready.insert(from);
       } else if (message.kind == control::kFailed) {

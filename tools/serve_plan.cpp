@@ -1,12 +1,14 @@
 #include "tools/serve_plan.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <sstream>
 
 #include <boost/program_options.hpp>
 
-#include "worker/kv_cache.hpp"
+#include "worker/device_selection.hpp"
+#include "worker/kv_sizing.hpp"
 
 namespace fs = std::filesystem;
 namespace po = boost::program_options;
@@ -26,7 +28,13 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       "api-server-count", po::value(&o.api_server_count)->default_value(1),
       "frontend processes sharing the port")(
       "tensor-parallel-size", po::value(&o.tensor_parallel_size)->default_value(1), "worker ranks")(
-      "device", po::value(&o.device)->default_value("cpu"), "cpu")(
+      "device", po::value(&o.device)->default_value(o.device),
+      "auto, cpu or cuda; auto is cuda when this build has CUDA, a device is visible and "
+      "the model suits the CUDA backend")(
+      "gpu-memory-utilization",
+      po::value(&o.gpu_memory_utilization)->default_value(o.gpu_memory_utilization, "0.9"),
+      "fraction of each GPU's memory a worker may use, weights and KV cache included; "
+      "sizes the KV cache on cuda")(
       "max-model-len", po::value(&o.max_model_len)->default_value(0),
       "prompt plus output cap; 0: the model's maximum")(
       "max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "requests running at once")(
@@ -38,7 +46,8 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       "num-gpu-blocks-override", po::value(&o.num_gpu_blocks_override)->default_value(0),
       "force this many KV blocks (any device)")(
       "kv-cache-memory-bytes", po::value(&o.kv_cache_memory_bytes)->default_value(0),
-      "KV cache bytes per worker; 0: room for max-num-seqs full requests, at most 2 GiB")(
+      "KV cache bytes per worker; 0: from --gpu-memory-utilization on cuda, else room for "
+      "max-num-seqs full requests, at most 2 GiB")(
       "enable-prefix-caching", "reuse KV blocks of shared prefixes (default)")(
       "no-enable-prefix-caching", "turn prefix caching off")(
       "scheduling-policy", po::value(&o.scheduling_policy)->default_value("fcfs"),
@@ -98,7 +107,9 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
   if (o.tensor_parallel_size < 1 || o.tensor_parallel_size > 16)
     return usage("--tensor-parallel-size must be between 1 and 16");
   if (o.port < 0 || o.port > 65535) return usage("--port must be between 0 and 65535");
-  if (o.device != "cpu" && o.device != "auto") return usage("--device must be cpu (or auto)");
+  if (auto ok = check_device_flag(o.device); !ok) return usage(ok.error().message);
+  if (auto ok = check_gpu_memory_utilization(o.gpu_memory_utilization); !ok)
+    return usage(ok.error().message);
   if (o.scheduling_policy != "fcfs" && o.scheduling_policy != "priority")
     return usage("--scheduling-policy must be fcfs or priority");
   if (o.max_request_bytes < 1024) return usage("--max-request-bytes must be at least 1024");
@@ -148,13 +159,20 @@ Result<SchedulerConfig> scheduler_config(const ServeOptions& o, const ModelConfi
   sc.step_tracing.closure_interval = o.step_tracing_closure_interval;
   sc.step_tracing.seed = o.seed;
   if (sc.block_size < 1) return Error{"--block-size must be positive"};
-  const int64_t per_block = KvCache::bytes_per_block(
-      model.num_hidden_layers, sc.block_size, model.num_key_value_heads / o.tensor_parallel_size,
-      model.head_dim);
+  const bool cuda = o.device == "cuda";
+  // The caches hold f32 on CPU and bf16 on CUDA.
+  const int64_t per_block = kv_bytes_per_block(model.num_hidden_layers, sc.block_size,
+                                               model.num_key_value_heads / o.tensor_parallel_size,
+                                               model.head_dim, cuda ? 2 : 4);
   if (o.num_gpu_blocks_override > 0) {
     sc.num_blocks = o.num_gpu_blocks_override;
   } else if (o.kv_cache_memory_bytes > 0) {
-    sc.num_blocks = static_cast<int32_t>(o.kv_cache_memory_bytes / per_block);
+    sc.num_blocks =
+        static_cast<int32_t>(std::min<int64_t>(o.kv_cache_memory_bytes / per_block, INT32_MAX));
+  } else if (cuda) {
+    sc.num_blocks = 0;  // measured by the workers
+    if (auto ok = sc.validate_limits(); !ok) return ok.error();
+    return sc;
   } else {
     const int64_t wanted =
         1 + int64_t{sc.max_num_seqs} * ((sc.max_model_len + sc.block_size - 1) / sc.block_size);
@@ -205,7 +223,10 @@ ServePlan make_serve_plan(const ServeOptions& o, const SchedulerConfig& sc,
     w.model_dir = o.model;
     w.rank = r;
     w.world_size = o.tensor_parallel_size;
+    w.device = o.device == "cuda" ? "cuda" : "cpu";
     w.num_blocks = sc.num_blocks;
+    w.gpu_memory_utilization = o.gpu_memory_utilization;
+    w.max_num_seqs = sc.max_num_seqs;
     w.block_size = sc.block_size;
     w.seed = o.seed;
     w.max_num_batched_tokens = sc.max_num_batched_tokens;

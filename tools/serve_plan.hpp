@@ -34,7 +34,10 @@ struct ServeOptions {
   std::string api_key;
   int startup_timeout = 120;
   int shutdown_timeout = 30;
-  std::string device = "cpu";
+  // auto, cpu or cuda. run_serve resolves auto (device_selection.hpp) before it
+  // plans; the functions below read anything but "cuda" as cpu.
+  std::string device = "auto";
+  double gpu_memory_utilization = 0.9;
   // Observability (DESIGN.md §5).
   bool enable_journey_tracing = false;
   double journey_tracing_sample_rate = 1.0;
@@ -78,6 +81,11 @@ struct ServePlan {
 };
 
 // The scheduler's limits from the flags and the model; an error names the flag.
+// The KV block count: --num-gpu-blocks-override, else --kv-cache-memory-bytes over
+// one block's bytes on the device (f32 on cpu, bf16 on cuda), else on cuda 0: the
+// workers measure it from --gpu-memory-utilization (see run_serve), and the
+// launcher checks it with SchedulerConfig::validate_num_blocks once it is known;
+// else on cpu room for max-num-seqs full requests, at most 2 GiB.
 Result<SchedulerConfig> scheduler_config(const ServeOptions& o, const ModelConfig& model);
 
 ServePlan make_serve_plan(const ServeOptions& o, const SchedulerConfig& scheduler,

@@ -7,9 +7,9 @@
 #include <stdexcept>
 
 #include "kernels/cpu/rms_norm.hpp"
-#include "kernels/cpu/rope_inv_freq.hpp"
 #include "kernels/cpu/rotary_embedding.hpp"
 #include "kernels/cpu/silu_and_mul.hpp"
+#include "worker/rope_table.hpp"
 
 namespace waypoint {
 
@@ -35,22 +35,8 @@ LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights, TpCommunicator&
       comm_(comm),
       q_heads_(config_.num_attention_heads / comm.world_size()),
       kv_heads_(config_.num_key_value_heads / comm.world_size()),
-      inter_(config_.intermediate_size / comm.world_size()) {
-  const auto rotary_dim = static_cast<size_t>(config_.head_dim);
-  std::vector<float> inv_freq(rotary_dim / 2);
-  if (config_.rope_scaling) {
-    const auto& s = *config_.rope_scaling;
-    kcpu::llama3_rope_inv_freq(
-        inv_freq, rotary_dim, config_.rope_theta,
-        kcpu::Llama3RopeScaling{s.factor, s.low_freq_factor, s.high_freq_factor,
-                                static_cast<double>(s.original_max_position_embeddings)});
-  } else {
-    kcpu::rope_inv_freq(inv_freq, rotary_dim, config_.rope_theta);
-  }
-  cos_sin_cache_.resize(static_cast<size_t>(config_.max_position_embeddings) * rotary_dim);
-  kcpu::rope_cos_sin_cache(cos_sin_cache_, static_cast<size_t>(config_.max_position_embeddings),
-                           inv_freq);
-}
+      inter_(config_.intermediate_size / comm.world_size()),
+      cos_sin_cache_(rope_cos_sin_table(config_)) {}
 
 void LlamaModel::attention(const StepBatch& batch, const KvCache& cache, int32_t layer) {
   const int64_t d = config_.head_dim;

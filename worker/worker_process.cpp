@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -14,9 +15,13 @@
 #include "proto/log.hpp"
 #include "proto/scheduler_output.hpp"
 #include "worker/cpu_model_runner.hpp"
+#ifdef WAYPOINT_HAVE_CUDA
+#include "worker/cuda_worker_rank.hpp"
+#endif
 #include "worker/llama_weights.hpp"
 #include "worker/model_loader.hpp"
 #include "worker/shm_tp_group.hpp"
+#include "worker/worker_rank.hpp"
 
 namespace waypoint {
 
@@ -26,7 +31,10 @@ std::string to_json_text(const WorkerProcessConfig& c) {
   return json{{"model_dir", c.model_dir},
               {"rank", c.rank},
               {"world_size", c.world_size},
+              {"device", c.device},
               {"num_blocks", c.num_blocks},
+              {"gpu_memory_utilization", c.gpu_memory_utilization},
+              {"max_num_seqs", c.max_num_seqs},
               {"block_size", c.block_size},
               {"seed", c.seed},
               {"max_num_batched_tokens", c.max_num_batched_tokens},
@@ -43,7 +51,13 @@ Result<WorkerProcessConfig> worker_config_from_json(const std::string& text) {
     c.model_dir = j.at("model_dir").get<std::string>();
     c.rank = j.at("rank").get<int32_t>();
     c.world_size = j.at("world_size").get<int32_t>();
+    c.device = j.value("device", c.device);
+    if (c.device != "cpu" && c.device != "cuda") {
+      return Error{"worker config: device must be cpu or cuda, got '" + c.device + "'"};
+    }
     c.num_blocks = j.at("num_blocks").get<int32_t>();
+    c.gpu_memory_utilization = j.value("gpu_memory_utilization", c.gpu_memory_utilization);
+    c.max_num_seqs = j.value("max_num_seqs", c.max_num_seqs);
     c.block_size = j.at("block_size").get<int32_t>();
     c.seed = j.at("seed").get<uint64_t>();
     c.max_num_batched_tokens = j.at("max_num_batched_tokens").get<int64_t>();
@@ -62,35 +76,50 @@ size_t tp_max_floats(int64_t max_num_batched_tokens, int64_t hidden_size) {
 
 namespace {
 
-// What a loaded rank holds; built before READY so a bad model fails the start.
-struct LoadedRank {
-  std::unique_ptr<TpCommunicator> comm;
-  std::unique_ptr<CpuModelRunner> runner;
-};
-
-Result<LoadedRank> load_rank(const WorkerProcessConfig& c) {
+Result<WorkerRank> load_cpu_rank(const WorkerProcessConfig& c,
+                                 const std::function<bool()>& launcher_alive) {
+  if (c.num_blocks < 2) {
+    return Error{"a CPU worker needs its KV block count in its config, got " +
+                 std::to_string(c.num_blocks)};
+  }
   auto loaded = load_model(c.model_dir);
   if (!loaded) return loaded.error();
   auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{c.rank, c.world_size});
   if (!weights) return weights.error();
-  LoadedRank out;
+  WorkerRank out;
   if (c.world_size > 1) {
     auto group = ShmTpGroup::attach(
         c.tp_shm_path, c.world_size,
         tp_max_floats(c.max_num_batched_tokens, loaded->config.hidden_size), kTpMessageBytes);
     if (!group) return group.error();
-    // The launcher outlives every rank; if it is gone the group is orphaned.
-    const pid_t launcher = getppid();
-    out.comm = std::make_unique<ShmTpRank>(std::move(*group), c.rank,
-                                           [launcher] { return getppid() == launcher; });
+    out.host_comm = std::make_unique<ShmTpRank>(std::move(*group), c.rank, launcher_alive);
   } else {
-    out.comm = std::make_unique<SingleRank>();
+    out.host_comm = std::make_unique<SingleRank>();
   }
   const CpuModelRunnerConfig runner{
       .num_blocks = c.num_blocks, .block_size = c.block_size, .seed = c.seed};
   out.runner =
-      std::make_unique<CpuModelRunner>(loaded->config, std::move(*weights), runner, *out.comm);
+      std::make_unique<CpuModelRunner>(loaded->config, std::move(*weights), runner, *out.host_comm);
+  out.num_blocks = c.num_blocks;
   return out;
+}
+
+// What a loaded rank holds; built before READY so a bad model fails the start.
+Result<WorkerRank> load_rank(const WorkerProcessConfig& c, control::Channel& control,
+                             const Logger& log) {
+  // The launcher outlives every rank; if it is gone the rank is orphaned.
+  const pid_t launcher = getppid();
+  const std::function<bool()> launcher_alive = [launcher] { return getppid() == launcher; };
+  if (c.device == "cuda") {
+#ifdef WAYPOINT_HAVE_CUDA
+    return load_cuda_rank(c, control, launcher_alive, log);
+#else
+    (void)control;
+    (void)log;
+    return Error{"--device cuda: this waypoint was built without CUDA"};
+#endif
+  }
+  return load_cpu_rank(c, launcher_alive);
 }
 
 }  // namespace
@@ -101,7 +130,7 @@ int run_worker_process(const std::string& control_endpoint, const std::string& n
   control::Channel control(context, control_endpoint, name);
   auto config = control::receive_config<WorkerProcessConfig>(control, worker_config_from_json, log);
   if (!config) return 1;
-  auto rank = load_rank(*config);
+  auto rank = load_rank(*config, control, log);
   if (!rank) {
     control.send(control::kFailed, rank.error().message);
     return 1;
@@ -119,7 +148,7 @@ int run_worker_process(const std::string& control_endpoint, const std::string& n
   }
   control.send(control::kReady);
   log.info("rank " + std::to_string(config->rank) + " of " + std::to_string(config->world_size) +
-           " ready, " + std::to_string(config->num_blocks) + " KV blocks");
+           " ready on " + config->device + ", " + std::to_string(rank->num_blocks) + " KV blocks");
 
   zmq::pollitem_t items[] = {{steps.handle(), 0, ZMQ_POLLIN, 0},
                              {control.socket().handle(), 0, ZMQ_POLLIN, 0}};

@@ -1,8 +1,9 @@
 #pragma once
 // A tensor-parallel rank as its own process under `waypoint serve`: it loads
 // its shard of the weights, then runs every SchedulerOutput the engine core
-// broadcasts. Only rank 0 samples and replies. Ranks combine partial sums
-// through a shared-memory region the launcher created.
+// broadcasts. Only rank 0 samples and replies. On CPU, ranks combine partial
+// sums through a shared-memory region the launcher created; on CUDA, through
+// NCCL (cuda_worker_rank.hpp).
 #include <cstdint>
 #include <string>
 
@@ -16,7 +17,12 @@ struct WorkerProcessConfig {
   std::string model_dir;
   int32_t rank = 0;
   int32_t world_size = 1;
-  int32_t num_blocks = 0;  // KV blocks, counting the scheduler's null block
+  std::string device = "cpu";  // cpu or cuda: already resolved from --device
+  // KV blocks, counting the scheduler's null block. 0 on cuda: sized from
+  // gpu_memory_utilization and agreed with the launcher (control_channel.hpp).
+  int32_t num_blocks = 0;
+  double gpu_memory_utilization = 0.9;
+  int32_t max_num_seqs = 256;  // with max_num_batched_tokens, sizes CUDA activations
   int32_t block_size = 16;
   uint64_t seed = 0;
   int64_t max_num_batched_tokens = 2048;  // bounds one all-reduce

@@ -15,14 +15,14 @@
 #include "kernels/cpu/silu_and_mul.hpp"
 #include "kernels/cuda/rms_norm.hpp"
 #include "kernels/cuda/silu_and_mul.hpp"
+#include "tests/kernels/cuda_test_support.hpp"
 #include "tests/kernels/device_buffer.hpp"
-#include "tests/kernels/test_support.hpp"
 
 namespace waypoint::kernels {
 namespace {
 
 using testing::DeviceBuffer;
-using testing::random_floats;
+using testing::random_bf16;
 
 // The device rounds each output to bf16 once (half an ulp, 2^-9 relative), and the
 // fused kernel also rounds the residual before normalizing it; two bf16 ulps covers
@@ -31,32 +31,8 @@ constexpr double kBf16Rel = 1.0 / 128;
 constexpr double kBf16Abs = 1e-6;
 constexpr float kEps = 1e-5f;
 
-class KernelsCuda : public ::testing::Test {
- protected:
-  void SetUp() override {
-    int count = 0;
-    const cudaError_t err = cudaGetDeviceCount(&count);
-    if (err != cudaSuccess) {
-      (void)cudaGetLastError();  // clear it, so it does not leak into a later check
-      GTEST_SKIP() << "no CUDA device: " << cudaGetErrorString(err);
-    }
-    if (count == 0) GTEST_SKIP() << "no CUDA device: cudaGetDeviceCount reported 0";
-  }
-};
-
-struct Bf16Data {
-  std::vector<bf16> bits;
-  std::vector<float> values;  // the same numbers, exactly, as f32 for the CPU kernels
-};
-
-Bf16Data random_bf16(std::size_t n, std::uint32_t seed, float lo = -2.0f, float hi = 2.0f) {
-  Bf16Data data;
-  for (float v : random_floats(n, seed, lo, hi)) {
-    data.bits.push_back(float_to_bf16(v));
-    data.values.push_back(bf16_to_float(data.bits.back()));
-  }
-  return data;
-}
+// The skip-without-device fixture, under this file's test-suite name.
+using KernelsCuda = testing::CudaTest;
 
 ::testing::AssertionResult bf16_close(const std::vector<bf16>& actual,
                                       const std::vector<float>& expected) {

@@ -22,6 +22,7 @@
 #include "tools/model_presets.hpp"
 #include "tools/random_weights.hpp"
 #include "tools/tokenizer_files.hpp"
+#include "worker/model_config.hpp"
 #include "worker/weight_store.hpp"
 
 namespace waypoint::cli {
@@ -363,6 +364,66 @@ TEST(MakeModel, SmallPresetIsAbout110MParameters) {
   EXPECT_EQ(tok.vocab_size, p->vocab_size);
   EXPECT_EQ(static_cast<int64_t>(tok.tokenizer["added_tokens"].size()),
             p->vocab_size - tok.bpe_size);
+}
+
+// The *-shape presets must have the published shapes of Llama-3.2-1B and Llama-3.1-8B
+// (their parameter counts are those models' exactly), since bench_cuda_step times them as
+// stand-ins. Only config.json is checked: writing their weights takes gigabytes.
+struct ShapeWant {
+  const char* name;
+  int64_t hidden, layers, q_heads, kv_heads, head_dim, intermediate, params;
+  bool tied;
+};
+
+TEST(MakeModel, LlamaShapePresetsHaveThePublishedShapes) {
+  for (const ShapeWant& want : {
+           ShapeWant{"llama-3.2-1b-shape", 2048, 16, 32, 8, 64, 8192, 1'235'814'400, true},
+           ShapeWant{"llama-3.1-8b-shape", 4096, 32, 32, 8, 128, 14336, 8'030'261'248, false},
+       }) {
+    SCOPED_TRACE(want.name);
+    const auto p = tools::find_preset(want.name);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->name, want.name);
+    const json c = tools::llama_config_json(*p, 128000, 128009, "bfloat16");
+    EXPECT_EQ(c["architectures"], json::array({"LlamaForCausalLM"}));
+    EXPECT_EQ(c["vocab_size"], 128256);
+    EXPECT_EQ(c["hidden_size"], want.hidden);
+    EXPECT_EQ(c["num_hidden_layers"], want.layers);
+    EXPECT_EQ(c["num_attention_heads"], want.q_heads);
+    EXPECT_EQ(c["num_key_value_heads"], want.kv_heads);
+    EXPECT_EQ(c["head_dim"], want.head_dim);
+    EXPECT_EQ(c["intermediate_size"], want.intermediate);
+    EXPECT_EQ(c["tie_word_embeddings"], want.tied);
+    EXPECT_EQ(c["torch_dtype"], "bfloat16");
+    EXPECT_DOUBLE_EQ(c["rope_theta"].get<double>(), 500000.0);
+    const json& rs = c["rope_scaling"];
+    EXPECT_EQ(rs["rope_type"], "llama3");
+    EXPECT_DOUBLE_EQ(rs["factor"].get<double>(), 8.0);
+    EXPECT_DOUBLE_EQ(rs["low_freq_factor"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(rs["high_freq_factor"].get<double>(), 4.0);
+    EXPECT_EQ(rs["original_max_position_embeddings"], 8192);
+    EXPECT_EQ(c["max_position_embeddings"], 131072);
+    int64_t params = 0;
+    for (const auto& [name, shape] : expected_tensors(c)) {
+      int64_t n = 1;
+      for (int64_t d : shape) n *= d;
+      params += n;
+    }
+    EXPECT_EQ(params, tools::parameter_count(*p));
+    EXPECT_EQ(params, want.params);
+    // The engine reads the config as it would a real checkpoint's.
+    const auto parsed = parse_model_config(c.dump(), "config.json");
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ(parsed->hidden_size, want.hidden);
+    EXPECT_TRUE(parsed->rope_scaling.has_value());
+  }
+  // Listed, and the help says they are random stand-ins, not the real models.
+  const auto names = tools::preset_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "llama-3.1-8b-shape"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "llama-3.2-1b-shape"), names.end());
+  const auto help = run_cli({"make-model", "--help"});
+  EXPECT_NE(help.out.find("llama-3.1-8b-shape"), std::string::npos);
+  EXPECT_NE(help.out.find("NOT those models"), std::string::npos);
 }
 
 TEST(MakeModel, PortableRandomIsCentredAndBounded) {

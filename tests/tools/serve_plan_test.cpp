@@ -174,5 +174,101 @@ TEST(ServePlan, SchedulerFlagsAreCheckedAndNamed) {
   EXPECT_NE(sc.error().message.find("--max-model-len 4096"), std::string::npos);
 }
 
+TEST(ServePlan, DeviceFlagTakesAutoCpuOrCudaAndDefaultsToAuto) {
+  auto defaults = parse_serve_options({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->options.device, "auto");
+  EXPECT_DOUBLE_EQ(defaults->options.gpu_memory_utilization, 0.9);
+  for (const char* device : {"auto", "cpu", "cuda"}) {
+    auto parsed = parse_serve_options({"--device", device});
+    ASSERT_TRUE(parsed.ok()) << device;
+    EXPECT_EQ(parsed->options.device, device);
+  }
+  auto bad = parse_serve_options({"--device", "gpu"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("--device must be auto, cpu or cuda"), std::string::npos);
+}
+
+TEST(ServePlan, GpuMemoryUtilizationIsAFractionAboveZeroUpToOne) {
+  for (const char* u : {"0.01", "0.5", "1"}) {
+    EXPECT_TRUE(parse_serve_options({"--gpu-memory-utilization", u}).ok()) << u;
+  }
+  for (const char* u : {"0", "-0.1", "1.5", "nan"}) {
+    auto parsed = parse_serve_options({"--gpu-memory-utilization", u});
+    ASSERT_FALSE(parsed.ok()) << u;
+    EXPECT_NE(parsed.error().message.find("--gpu-memory-utilization"), std::string::npos)
+        << parsed.error().message;
+    EXPECT_EQ(parsed.error().message.find('\n'), std::string::npos);
+  }
+}
+
+// On cuda the workers measure the pool, so the plan leaves the count at 0 and every
+// worker gets the fraction it sizes the pool with; an override still fixes it.
+TEST(ServePlan, CudaLeavesTheKvPoolToTheWorkers) {
+  ServeOptions o;
+  o.model = "/models/tiny";
+  o.device = "cuda";
+  o.gpu_memory_utilization = 0.75;
+  o.tensor_parallel_size = 2;
+  o.max_num_seqs = 32;
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(sc.ok()) << sc.error().message;
+  EXPECT_EQ(sc->num_blocks, 0);
+  EXPECT_FALSE(sc->validate_num_blocks().ok()) << "the launcher checks it once measured";
+  const ServePlan plan = make_serve_plan(o, *sc, endpoints(1), 8000);
+  ASSERT_EQ(plan.workers.size(), 2u);
+  for (const auto& planned : plan.workers) {
+    auto w = worker_config_from_json(to_json_text(planned));
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    EXPECT_EQ(w->device, "cuda");
+    EXPECT_EQ(w->num_blocks, 0);
+    EXPECT_DOUBLE_EQ(w->gpu_memory_utilization, 0.75);
+    EXPECT_EQ(w->max_num_seqs, 32);
+  }
+
+  o.num_gpu_blocks_override = 100;
+  auto forced = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(forced.ok());
+  EXPECT_EQ(forced->num_blocks, 100);
+  EXPECT_EQ(make_serve_plan(o, *forced, endpoints(1), 8000).workers[0].num_blocks, 100);
+}
+
+// --kv-cache-memory-bytes counts the bytes of the cache the device holds: f32 on
+// CPU, bf16 on CUDA, so the same bytes make twice the blocks on CUDA.
+TEST(ServePlan, KvCacheBytesBuyBlocksOfTheDevicesElementSize) {
+  ServeOptions o;
+  o.model = "/models/tiny";
+  // tiny_model: K and V of 2 layers, 2 KV heads of 16: a 16-token block is 2048 elements.
+  o.kv_cache_memory_bytes = 2048 * 4 * 100;
+  o.device = "cpu";
+  EXPECT_EQ(scheduler_config(o, tiny_model())->num_blocks, 100);
+  o.device = "cuda";
+  EXPECT_EQ(scheduler_config(o, tiny_model())->num_blocks, 200);
+  o.device = "auto";  // unresolved reads as cpu (waypoint sim)
+  EXPECT_EQ(scheduler_config(o, tiny_model())->num_blocks, 100);
+}
+
+TEST(ServePlan, CpuWorkersGetTheirPoolInTheConfig) {
+  ServeOptions o;
+  o.model = "/models/tiny";
+  o.device = "cpu";
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(sc.ok());
+  EXPECT_GE(sc->num_blocks, 2);
+  auto w =
+      worker_config_from_json(to_json_text(make_serve_plan(o, *sc, endpoints(1), 8000).workers[0]));
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ(w->device, "cpu");
+  EXPECT_EQ(w->num_blocks, sc->num_blocks);
+}
+
+TEST(ServePlan, WorkerConfigRefusesAnUnknownDevice) {
+  WorkerProcessConfig w;
+  w.device = "tpu";
+  auto back = worker_config_from_json(to_json_text(w));
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.error().message.find("tpu"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace waypoint::cli

@@ -3,7 +3,6 @@
 // scheduler decides the steps; the CPU model runner runs them.
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -11,16 +10,17 @@
 
 #include "engine_core/scheduler.hpp"
 #include "random_llama.hpp"
+#include "step_waves.hpp"
 #include "worker/cpu_model_runner.hpp"
 
 namespace waypoint {
 namespace {
 
-struct StepLog {
-  std::map<std::string, std::vector<std::vector<float>>> logits;  // per request, per sampled step
-  std::map<std::string, std::vector<TokenId>> tokens;
-  std::map<std::string, int32_t> cached_tokens;
-};
+using testing::StepLog;
+
+EngineCoreRequest request(std::string id, std::vector<TokenId> prompt, int32_t max_tokens) {
+  return testing::greedy_request(std::move(id), std::move(prompt), max_tokens);
+}
 
 struct Knobs {
   int32_t budget = 512;
@@ -28,18 +28,6 @@ struct Knobs {
   bool qwen2 = false;
 };
 
-EngineCoreRequest request(std::string id, std::vector<TokenId> prompt, int32_t max_tokens) {
-  EngineCoreRequest r;
-  r.request_id = std::move(id);
-  r.prompt_token_ids = std::move(prompt);
-  r.sampling_params.temperature = 0.0f;
-  r.sampling_params.max_tokens = max_tokens;
-  r.sampling_params.ignore_eos = true;
-  return r;
-}
-
-// Adds each wave of requests once the previous wave has finished, so a later
-// wave can hit the prefix cache the earlier one filled.
 StepLog run_waves(const std::vector<std::vector<EngineCoreRequest>>& waves, const Knobs& k) {
   const ModelConfig config = testing::tiny_config(k.qwen2);
   SchedulerConfig sc;
@@ -48,37 +36,11 @@ StepLog run_waves(const std::vector<std::vector<EngineCoreRequest>>& waves, cons
   sc.max_model_len = 128;
   sc.block_size = 4;
   sc.num_blocks = 1 + 256;
-  ManualClock clock;
-  Scheduler scheduler(sc, clock);
   SingleRank comm;
   CpuModelRunner runner(config, testing::random_weights(config, 7),
                         {.num_blocks = sc.num_blocks, .block_size = sc.block_size, .seed = 1},
                         comm);
-  StepLog out;
-  for (const auto& wave : waves) {
-    for (const auto& r : wave) EXPECT_TRUE(scheduler.add_request(r).ok());
-    while (scheduler.has_unfinished_requests()) {
-      const SchedulerOutput& step = scheduler.schedule();
-      for (const auto& n : step.scheduled_new_reqs) {
-        out.cached_tokens[n.request_id] = n.num_computed_tokens;
-      }
-      ModelRunnerOutput result = runner.execute_model(step);
-      const auto& ids = runner.last_sampled_request_ids();
-      const auto vocab = static_cast<size_t>(config.vocab_size);
-      for (size_t i = 0; i < ids.size(); ++i) {
-        const auto& all = runner.last_logits();
-        out.logits[ids[i]].emplace_back(all.begin() + static_cast<std::ptrdiff_t>(i * vocab),
-                                        all.begin() + static_cast<std::ptrdiff_t>((i + 1) * vocab));
-      }
-      for (const auto& batch : scheduler.update_from_output(step, result)) {
-        for (const auto& o : batch.outputs) {
-          auto& t = out.tokens[o.request_id];
-          t.insert(t.end(), o.new_token_ids.begin(), o.new_token_ids.end());
-        }
-      }
-    }
-  }
-  return out;
+  return testing::drive_waves(runner, config, sc, waves);
 }
 
 void expect_same_logits(const StepLog& a, const StepLog& b, const std::string& id) {
@@ -97,11 +59,7 @@ void expect_same_logits(const StepLog& a, const StepLog& b, const std::string& i
   EXPECT_EQ(a.tokens.at(id), b.tokens.at(id)) << id;
 }
 
-std::vector<TokenId> prompt(int n, int salt) {
-  std::vector<TokenId> p(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) p[static_cast<size_t>(i)] = 2 + (i * 37 + salt * 11) % 90;
-  return p;
-}
+std::vector<TokenId> prompt(int n, int salt) { return testing::salted_prompt(n, salt, 90); }
 
 class BatchInvariance : public ::testing::TestWithParam<bool> {};
 
