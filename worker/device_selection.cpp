@@ -11,9 +11,10 @@ Result<void> check_device_flag(std::string_view flag) {
 
 Result<void> check_cuda_model(const ModelConfig& model) {
   const int32_t d = model.head_dim;
-  if (d == 64 || d == 128 || d == 256) return {};
-  return Error{"the CUDA backend's attention takes head_dim 64, 128 or 256, and this model's is " +
-               std::to_string(d)};
+  if (d == 16 || d == 32 || d == 64 || d == 128 || d == 256) return {};
+  return Error{
+      "the CUDA backend's attention takes head_dim 16, 32, 64, 128 or 256, and this model's is " +
+      std::to_string(d)};
 }
 
 Result<Device> select_device(std::string_view flag, const CudaAvailability& cuda,

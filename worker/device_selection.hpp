@@ -37,9 +37,9 @@ CudaAvailability probe_cuda();
 Result<Device> select_device(std::string_view flag, const CudaAvailability& cuda,
                              int32_t tensor_parallel_size);
 
-// What the CUDA backend cannot run: its attention kernel takes head_dim 64, 128
-// or 256 only (kernels/cuda/paged_attention.hpp). The error says why, without the
-// flag, so that auto can fall back to cpu and cuda can refuse.
+// What the CUDA backend cannot run: its attention kernel takes head_dim 16, 32, 64,
+// 128 or 256 only (kernels/cuda/paged_attention.hpp). The error says why, without
+// the flag, so that auto can fall back to cpu and cuda can refuse.
 Result<void> check_cuda_model(const ModelConfig& model);
 
 // The flag's value alone, before any probing: one of auto, cpu, cuda.

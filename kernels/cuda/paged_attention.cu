@@ -24,10 +24,12 @@
 // takes chunks w, w + kWarps, ...): it stages the chunk's K rows in shared memory, lane
 // c scores position c against every row, the running max/sum/output of each row are
 // rescaled, and then the chunk's V rows are staged and accumulated, lane l owning
-// output dims {64 i + 2 l, 64 i + 2 l + 1}. At the end the warps' partial results are
-// merged in shared memory, and either written out (one split) or left for the split
-// merge kernel. Scores are kept in the log2 domain (q is pre-scaled by scale * log2 e)
-// so that each exponential is one exp2.
+// output dims {64 i + 2 l, 64 i + 2 l + 1}. A head of 16 or 32 dims has fewer pairs
+// than lanes: lane l < head_dim / 2 owns pair l and the other lanes only score and
+// shuffle, which idles lanes in the V loop but keeps one code path. At the end the
+// warps' partial results are merged in shared memory, and either written out (one
+// split) or left for the split merge kernel. Scores are kept in the log2 domain (q is
+// pre-scaled by scale * log2 e) so that each exponential is one exp2.
 namespace waypoint::kernels::cuda {
 namespace {
 
@@ -40,10 +42,12 @@ constexpr float kLog2e = 1.4426950408889634f;
 // Per head_dim: the warps of a block and the most query rows it holds. They keep the
 // block's static shared memory under the 48 KiB that needs no opt-in, and the output
 // accumulators (rows * head_dim / 32 floats per thread) in registers: ptxas spills
-// at 16 rows of 128 dims or 8 of 256.
+// at 16 rows of 128 dims or 8 of 256. Heads of 16 and 32 dims take the 64-dim
+// tiling: a lane holds the same one pair per row, so the same 16 rows fit.
 template <int kHeadDim>
 struct Tile {
-  static_assert(kHeadDim % 64 == 0, "a lane owns head_dim / 64 pairs of output dims");
+  static_assert(kHeadDim % 64 == 0 || kHeadDim == 16 || kHeadDim == 32,
+                "a lane owns head_dim / 64 pairs of output dims, or one pair below 64");
   static constexpr int kWarps = kHeadDim > 128 ? 2 : 4;
   static constexpr int kThreads = kWarps * kWarpSize;
   static constexpr int kMaxRows = kHeadDim > 128 ? 4 : kHeadDim > 64 ? 8 : 16;
@@ -53,7 +57,9 @@ struct Tile {
   // of each quarter-warp in distinct banks.
   static constexpr int kRowStride = kHeadDim + kVec;
   static_assert((kRowStride / kVec) % 2 == 1);
-  static constexpr int kPairs = kHeadDim / 64;
+  static constexpr int kPairs = kHeadDim >= 64 ? kHeadDim / 64 : 1;
+  // Lanes that own output dims: all of them from 64 dims up.
+  static constexpr int kDimLanes = kHeadDim >= 64 ? kWarpSize : kHeadDim / 2;
 };
 
 // What the kernels need, sizes as int (the host checked they fit).
@@ -167,6 +173,9 @@ __global__ void __launch_bounds__(Tile<kHeadDim>::kThreads) paged_attention_kern
 
   const int warp = static_cast<int>(threadIdx.x) / kWarpSize;
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
+  // Constant true from 64 dims up. Below, the other lanes' dims would lie past the
+  // staged row (and, for the warp's last row, past its staging buffer).
+  const bool owns_dims = T::kDimLanes == kWarpSize || lane < T::kDimLanes;
   const int kv_head = static_cast<int>(blockIdx.y);
   const int split = static_cast<int>(blockIdx.z);
 
@@ -292,7 +301,11 @@ __global__ void __launch_bounds__(Tile<kHeadDim>::kThreads) paged_attention_kern
       float2 v[T::kPairs];
 #pragma unroll
       for (int i = 0; i < T::kPairs; ++i) {
-        v[i] = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(v_row + 64 * i));
+        // Zeros on lanes without dims keep their (unused) accumulators finite; every
+        // lane still takes part in the shuffle below.
+        v[i] = owns_dims
+                   ? __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(v_row + 64 * i))
+                   : make_float2(0.0f, 0.0f);
       }
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
@@ -317,8 +330,10 @@ __global__ void __launch_bounds__(Tile<kHeadDim>::kThreads) paged_attention_kern
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     float* dst = merge_acc + (warp * kRows + r) * kHeadDim + 2 * lane;
+    if (owns_dims) {
 #pragma unroll
-    for (int i = 0; i < T::kPairs; ++i) *reinterpret_cast<float2*>(dst + 64 * i) = acc[r][i];
+      for (int i = 0; i < T::kPairs; ++i) *reinterpret_cast<float2*>(dst + 64 * i) = acc[r][i];
+    }
     if (lane == 0) {
       merge_m[warp * kRows + r] = m[r];
       merge_l[warp * kRows + r] = l_warp[r];
@@ -359,11 +374,12 @@ constexpr int kMergeWarps = 4;
 // One warp per output row (token, q head): the splits' partial results, each
 // relative to its own max, are rescaled to the largest max and summed. Only the
 // splits that start at or before the row's position hold a key of it; the others
-// may not have run.
+// may not have run. Below 32 dims some lanes have no dim.
 template <int kHeadDim>
 __global__ void __launch_bounds__(kMergeWarps* kWarpSize)
     merge_splits_kernel(const Params p, int num_tokens) {
-  constexpr int kPerLane = kHeadDim / kWarpSize;
+  constexpr int kPerLane = (kHeadDim + kWarpSize - 1) / kWarpSize;
+  constexpr bool kFullLanes = kHeadDim % kWarpSize == 0;
   const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   const long long out_row =
       static_cast<long long>(blockIdx.x) * kMergeWarps + static_cast<int>(threadIdx.x) / kWarpSize;
@@ -389,12 +405,18 @@ __global__ void __launch_bounds__(kMergeWarps* kWarpSize)
     const float f = exp2f(x.x - base);
     sum += x.y * f;
 #pragma unroll
-    for (int k = 0; k < kPerLane; ++k) acc[k] += part[j * kHeadDim + k * kWarpSize + lane] * f;
+    for (int k = 0; k < kPerLane; ++k) {
+      if (kFullLanes || k * kWarpSize + lane < kHeadDim) {
+        acc[k] += part[j * kHeadDim + k * kWarpSize + lane] * f;
+      }
+    }
   }
   const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
 #pragma unroll
   for (int k = 0; k < kPerLane; ++k) {
-    p.out[out_row * kHeadDim + k * kWarpSize + lane] = __float2bfloat16(acc[k] * inv);
+    if (kFullLanes || k * kWarpSize + lane < kHeadDim) {
+      p.out[out_row * kHeadDim + k * kWarpSize + lane] = __float2bfloat16(acc[k] * inv);
+    }
   }
 }
 
@@ -558,8 +580,9 @@ bool aligned16(const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) %
 }  // namespace
 
 void paged_attention(const PagedAttentionArgs& a, Stream stream) {
-  require(a.head_dim == 64 || a.head_dim == 128 || a.head_dim == 256,
-          "head_dim " + std::to_string(a.head_dim) + " is not supported (64, 128 or 256)");
+  require(a.head_dim == 16 || a.head_dim == 32 || a.head_dim == 64 || a.head_dim == 128 ||
+              a.head_dim == 256,
+          "head_dim " + std::to_string(a.head_dim) + " is not supported (16, 32, 64, 128 or 256)");
   require(a.num_q_heads > 0 && a.num_kv_heads > 0 && a.num_q_heads % a.num_kv_heads == 0,
           "num_q_heads " + std::to_string(a.num_q_heads) +
               " must be a positive multiple of num_kv_heads " + std::to_string(a.num_kv_heads));
@@ -575,6 +598,10 @@ void paged_attention(const PagedAttentionArgs& a, Stream stream) {
   require(aligned16(a.key_cache) && aligned16(a.value_cache),
           "key_cache and value_cache must be 16-byte aligned");
   switch (a.head_dim) {
+    case 16:
+      return run<16>(a, stream);
+    case 32:
+      return run<32>(a, stream);
     case 64:
       return run<64>(a, stream);
     case 128:

@@ -53,7 +53,7 @@ struct PagedAttentionArgs {
   float scale;  // usually 1/sqrt(head_dim)
 };
 
-// head_dim must be 64, 128 or 256, and num_q_heads a multiple of num_kv_heads.
+// head_dim must be 16, 32, 64, 128 or 256, and num_q_heads a multiple of num_kv_heads.
 // max_seq_len (the largest seq_lens[s]) and max_query_len only size the KV split and
 // pick the tiling: wrong values cost speed, not correctness.
 void paged_attention(const PagedAttentionArgs& args, Stream stream);

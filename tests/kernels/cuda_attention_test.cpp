@@ -252,6 +252,18 @@ TEST_F(CudaPagedAttention, MixedBatchWithGqa) {
   check_step({8, 2, 64, 16}, kMixed, 62);
 }
 
+// Heads below 64 dims, where only head_dim / 2 lanes of a warp own output dims: the
+// make-model tiny preset's 16 (4 q heads on 2 kv heads) and 32, with a group of
+// three, a decode-only (split) batch and a block size that is not a power of two.
+TEST_F(CudaPagedAttention, SmallHeadDims) {
+  check_step({4, 2, 16, 16}, kMixed, 74);
+  check_step({8, 2, 32, 16}, kMixed, 75);
+  check_step({6, 2, 16, 5}, kMixed, 76);
+  const std::vector<Seq> decodes = {{0, 1}, {15, 1}, {699, 1}, {4099, 1}};
+  check_step({4, 2, 16, 16}, decodes, 77);
+  check_step({8, 8, 32, 16}, decodes, 78);
+}
+
 TEST_F(CudaPagedAttention, BlockSizeNotAPowerOfTwo) {
   check_step({8, 2, 64, 5}, kMixed, 63);
   check_step({8, 2, 128, 5}, kMixed, 64);
@@ -300,9 +312,11 @@ TEST_F(CudaPagedAttention, RejectsUnsupportedShapes) {
   args.block_size = 16;
   args.num_q_heads = 8;
   args.num_kv_heads = 2;
-  args.head_dim = 96;
-  args.q_stride = 8 * 96;
-  EXPECT_THROW(cuda::paged_attention(args, nullptr), std::invalid_argument);
+  for (int dim : {8, 48, 96}) {
+    args.head_dim = dim;
+    args.q_stride = 8 * static_cast<std::size_t>(dim);
+    EXPECT_THROW(cuda::paged_attention(args, nullptr), std::invalid_argument) << dim;
+  }
   args.head_dim = 128;
   args.q_stride = 8 * 128;
   args.num_kv_heads = 3;

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -38,6 +39,12 @@ class ServeProcess {
                                           "tcp://127.0.0.1:*",
                                           "--event-replay-endpoint",
                                           "tcp://127.0.0.1:*"};
+    // The CPU server unless a test asks for a device: on a GPU machine --device auto
+    // would put every test's server on the GPU, each sizing its KV pool to 90% of
+    // the device, and servers of parallel tests would crowd each other out.
+    if (std::find(args.begin(), args.end(), "--device") == args.end()) {
+      argv_storage.insert(argv_storage.end(), {"--device", "cpu"});
+    }
     argv_storage.insert(argv_storage.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : argv_storage) argv.push_back(a.data());

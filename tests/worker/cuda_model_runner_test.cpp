@@ -4,11 +4,11 @@
 // batch_invariance_test checks on CPU). Built wherever nvcc is; on a machine
 // without a GPU every test skips.
 //
-// The models are the random ones of random_llama.hpp with head_dim 64: the
-// make-model presets' tiny model has head_dim 16, which the CUDA attention kernel
-// does not take (64, 128, 256). Weights are rounded to bf16 before either runner
-// sees them, so the comparison measures the device's arithmetic, not the rounding
-// of the weights.
+// The models are the random ones of random_llama.hpp with head_dim 64, the smallest
+// head on the attention kernel's main path (a lane per output dim pair), and one
+// test runs the make-model tiny preset's shape, head_dim 16, where most lanes hold
+// no output dims. Weights are rounded to bf16 before either runner sees them, so the
+// comparison measures the device's arithmetic, not the rounding of the weights.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
@@ -64,6 +64,19 @@ ModelConfig gpu_config(bool qwen2) {
   return c;
 }
 
+// The make-model tiny preset's shape (tools/model_presets.cpp) but a 256-token
+// vocabulary, as the prompts use tokens below 250.
+ModelConfig tiny_preset_config() {
+  ModelConfig c = testing::tiny_config(false);
+  c.vocab_size = 256;
+  c.hidden_size = 64;
+  c.intermediate_size = 176;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 16;
+  return c;
+}
+
 void round_to_bf16(std::vector<float>& v) {
   for (float& x : v) x = kernels::round_to_bf16(x);
 }
@@ -89,6 +102,7 @@ struct Knobs {
   int32_t chunk = 0;  // long_prefill_token_threshold
   bool qwen2 = false;
   bool cuda = true;
+  bool tiny_preset = false;  // tiny_preset_config instead of gpu_config(qwen2)
 };
 
 EngineCoreRequest request(std::string id, std::vector<TokenId> prompt, int32_t max_tokens) {
@@ -110,7 +124,7 @@ SchedulerConfig scheduler_config(const Knobs& k) {
 
 StepLog run_waves(const std::vector<std::vector<EngineCoreRequest>>& waves, const Knobs& k,
                   std::optional<TokenId> eos = std::nullopt) {
-  ModelConfig config = gpu_config(k.qwen2);
+  ModelConfig config = k.tiny_preset ? tiny_preset_config() : gpu_config(k.qwen2);
   SchedulerConfig sc = scheduler_config(k);
   if (eos) {
     config.eos_token_id = eos;
@@ -250,6 +264,15 @@ TEST_P(CudaRunnerArch, MinTokensBansEosAsTheCpuRunnerDoes) {
   ASSERT_GE(gpu.tokens.at("r").size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_NE(gpu.tokens.at("r")[i], eos) << i;
   EXPECT_EQ(gpu.tokens.at("r"), cpu.tokens.at("r"));
+}
+
+// head_dim 16: only 8 lanes of each attention warp own output dims.
+TEST_F(CudaRunner, TinyPresetShapeMatchesTheCpuRunner) {
+  const auto r = request("r", prompt(12, 1), 64);
+  const StepLog cpu = run_waves({{r}}, {.cuda = false, .tiny_preset = true});
+  const StepLog gpu = run_waves({{r}}, {.tiny_preset = true});
+  ASSERT_EQ(cpu.tokens.at("r").size(), 64u);
+  expect_close(gpu, cpu, "r", kCpuTolerance, "cuda vs cpu, tiny preset");
 }
 
 INSTANTIATE_TEST_SUITE_P(Architectures, CudaRunnerArch, ::testing::Values(false, true),

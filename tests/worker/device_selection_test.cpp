@@ -72,14 +72,16 @@ TEST(DeviceSelection, OtherValuesAreRefused) {
 
 TEST(DeviceSelection, CudaRunsTheHeadDimsItsAttentionTakes) {
   ModelConfig m;
-  for (int32_t d : {64, 128, 256}) {
+  for (int32_t d : {16, 32, 64, 128, 256}) {  // 16: the tiny demo model's
     m.head_dim = d;
     EXPECT_TRUE(check_cuda_model(m).ok()) << d;
   }
-  m.head_dim = 16;  // the tiny demo model's
-  auto ok = check_cuda_model(m);
-  ASSERT_FALSE(ok.ok());
-  EXPECT_NE(ok.error().message.find("head_dim"), std::string::npos);
+  for (int32_t d : {8, 48, 80, 96}) {
+    m.head_dim = d;
+    auto ok = check_cuda_model(m);
+    ASSERT_FALSE(ok.ok()) << d;
+    EXPECT_NE(ok.error().message.find("head_dim"), std::string::npos);
+  }
 }
 
 // This machine, as the launcher sees it. Without a device, auto must mean cpu and
