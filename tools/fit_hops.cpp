@@ -1,6 +1,5 @@
 #include "tools/fit_hops.hpp"
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <unordered_map>
@@ -64,17 +63,6 @@ const std::vector<std::string>& client_hop_feature_names() {
   static const std::vector<std::string> kNames = {"intercept", "arrival_step_prefill_tokens",
                                                   "response_step_prefill_tokens"};
   return kNames;
-}
-
-double prefill_tokens_running_at(const std::vector<StepRow>& steps, std::int64_t t_ns) {
-  // The last step started strictly before t: a request's own first step
-  // starts after it arrived, and must not count as contention on it.
-  const auto after = std::lower_bound(
-      steps.begin(), steps.end(), t_ns,
-      [](const StepRow& s, std::int64_t t) { return s.ts_start_ns < t; });
-  if (after == steps.begin()) return 0.0;
-  const StepRow& running = *std::prev(after);
-  return t_ns < running.ts_end_ns ? running.prefill_tokens : 0.0;
 }
 
 Hops measure_hops(const Dataset& data) {

@@ -9,7 +9,10 @@
 // many requests, where a per-request model of microsecond hops buys nothing.
 // The exception is the client's first-chunk hop, which is milliseconds when
 // the machine is busy (ClientHopModel).
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <utility>
@@ -45,8 +48,20 @@ struct ClientHopModel {
 const std::vector<std::string>& client_hop_feature_names();
 
 // The step running at t (started before t, not yet ended), in steps sorted by
-// start: its prefill tokens; 0 when no step was running.
-double prefill_tokens_running_at(const std::vector<StepRow>& steps, std::int64_t t_ns);
+// start: its prefill tokens; 0 when no step was running. A Step has
+// ts_start_ns, ts_end_ns and prefill_tokens: a trace's StepRow, or the
+// simulator's own record of the steps it ran.
+template <class Step>
+double prefill_tokens_running_at(const std::vector<Step>& steps, std::int64_t t_ns) {
+  // The last step started strictly before t: a request's own first step
+  // starts after it arrived, and must not count as contention on it.
+  const auto after =
+      std::lower_bound(steps.begin(), steps.end(), t_ns,
+                       [](const Step& s, std::int64_t t) { return s.ts_start_ns < t; });
+  if (after == steps.begin()) return 0.0;
+  const Step& running = *std::prev(after);
+  return t_ns < running.ts_end_ns ? static_cast<double>(running.prefill_tokens) : 0.0;
+}
 
 struct Hops {
   HopEstimate first_response;  // journey.FIRST_TOKEN -> api.FIRST_RESPONSE_FROM_CORE

@@ -13,6 +13,7 @@
 #include "engine_core/scheduler.hpp"
 #include "engine_core/synthetic_executor.hpp"
 #include "tools/fit_dataset.hpp"
+#include "tools/fit_hops.hpp"
 
 namespace waypoint::sim {
 
@@ -39,25 +40,16 @@ struct Flight {
 using Timed = std::pair<int64_t, std::size_t>;  // (time, request index)
 using MinHeap = std::priority_queue<Timed, std::vector<Timed>, std::greater<>>;
 
-// A step as the client hops see it: what ran, and when.
-struct StepSpan {
-  int64_t start_ns = 0;
-  int64_t end_ns = 0;
-  double prefill_tokens = 0;
+// What the client hops read of a simulated step (fit::prefill_tokens_running_at).
+struct SimulatedStep {
+  int64_t ts_start_ns = 0;
+  int64_t ts_end_ns = 0;
+  double prefill_tokens = 0;  // net of cache hits
 };
 
-// The prefill tokens of the step running at t (spans in time order), as
-// fit::prefill_tokens_running_at reads them off a trace.
-double prefill_tokens_running_at(const std::vector<StepSpan>& spans, int64_t t) {
-  const auto after = std::lower_bound(spans.begin(), spans.end(), t,
-                                      [](const StepSpan& s, int64_t v) { return s.start_ns < v; });
-  if (after == spans.begin()) return 0.0;
-  const StepSpan& running = *std::prev(after);
-  return t < running.end_ns ? running.prefill_tokens : 0.0;
-}
-
 bench::RequestRecord record_of(const Flight& f, const bench::BenchRequest& request,
-                               const PerfModel& model, const std::vector<StepSpan>& spans) {
+                               const PerfModel& model,
+                               const std::vector<SimulatedStep>& steps) {
   bench::RequestRecord r;
   r.prompt_len = request.prompt_len;
   if (!f.error.empty() || f.token_ns.empty()) {
@@ -73,8 +65,9 @@ bench::RequestRecord record_of(const Flight& f, const bench::BenchRequest& reque
   const int64_t first_response_ns = f.token_ns.front() + ns_from_us(model.first_response_us);
   const int64_t first_to_client =
       ns_from_us(model.first_response_us +
-                 model.first_chunk_client_us(prefill_tokens_running_at(spans, f.send_ns),
-                                             prefill_tokens_running_at(spans, first_response_ns)));
+                 model.first_chunk_client_us(
+                     fit::prefill_tokens_running_at(steps, f.send_ns),
+                     fit::prefill_tokens_running_at(steps, first_response_ns)));
   const int64_t to_client = ns_from_us(model.first_response_us + model.client_first_chunk_us);
   const int64_t last_to_client = ns_from_us(model.departure_us + model.client_last_chunk_us);
   std::vector<int64_t> chunks;
@@ -119,7 +112,7 @@ SimOutcome simulate(const std::vector<bench::BenchRequest>& requests,
   const int64_t gap_ns = std::max<int64_t>(0, ns_from_us(model.step_gap_us));
   const int64_t close_ns = ns_from_us(model.departure_us + model.client_last_chunk_us);
   double api_ms_sum = 0;
-  std::vector<StepSpan> spans;
+  std::vector<SimulatedStep> steps;  // in time order
 
   const auto arrival_ns = [&](std::size_t i) { return ns_from_s(i < offsets.size() ? offsets[i] : 0.0); };
   const auto next_send_ns = [&]() -> int64_t {
@@ -205,9 +198,10 @@ SimOutcome simulate(const std::vector<bench::BenchRequest>& requests,
       continue;
     }
     const BatchSummary* batch = scheduler.scheduled_summary();
-    const int64_t duration = batch ? ns_from_us(model.step_us(*batch)) : 1000;
+    const fit::StepRow row = batch ? fit::step_row(*batch) : fit::StepRow{};
+    const int64_t duration = batch ? ns_from_us(model.step_us(row)) : 1000;
     outcome.stats.preemptions += batch ? batch->num_preempted : 0;
-    spans.push_back({now, now + duration, batch ? fit::step_row(*batch).prefill_tokens : 0.0});
+    steps.push_back({now, now + duration, row.prefill_tokens});
     now += duration;
     clock.set_ns(now);
     const ModelRunnerOutput result = executor.execute_model(*step);
@@ -248,7 +242,7 @@ SimOutcome simulate(const std::vector<bench::BenchRequest>& requests,
     if (f.send_ns < 0 || (f.finish_ns < 0 && f.error.empty())) {
       f.error = "the scheduler never finished it";
     }
-    outcome.records.push_back(record_of(f, requests[i], model, spans));
+    outcome.records.push_back(record_of(f, requests[i], model, steps));
     if (f.send_ns >= 0) {
       first_send = std::min(first_send, f.send_ns);
       last_reply = std::max(last_reply, f.send_ns + ns_from_s(outcome.records.back().latency));

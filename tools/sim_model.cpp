@@ -50,8 +50,10 @@ double LinearModel::predict(const std::vector<double>& x) const {
   return y;
 }
 
-double PerfModel::step_us(const BatchSummary& batch) const {
-  return std::max(1.0, beta.predict(fit::beta_features(fit::step_row(batch))));
+double PerfModel::step_us(const BatchSummary& batch) const { return step_us(fit::step_row(batch)); }
+
+double PerfModel::step_us(const fit::StepRow& row) const {
+  return std::max(1.0, beta.predict(fit::beta_features(row)));
 }
 
 double PerfModel::api_us(double prompt_tokens, double waiting_depth, double running_depth,

@@ -11,6 +11,7 @@
 
 #include "engine_core/step_trace.hpp"
 #include "proto/result.hpp"
+#include "tools/fit_dataset.hpp"
 
 namespace waypoint::sim {
 
@@ -38,6 +39,7 @@ struct PerfModel {
 
   // The step's duration, at least 1 us so virtual time always moves.
   double step_us(const BatchSummary& batch) const;
+  double step_us(const fit::StepRow& row) const;  // the same, from the row fit would read
   // At least 0.
   double api_us(double prompt_tokens, double waiting_depth, double running_depth,
                 double kv_usage) const;
