@@ -54,7 +54,8 @@ std::string to_json_text(const EngineCoreProcessConfig& c) {
               {"reply_endpoint", c.reply_endpoint},
               {"events_endpoint", c.events_endpoint},
               {"kv_events", c.kv_events},
-              {"otlp_traces_endpoint", c.otlp_traces_endpoint}}
+              {"otlp_traces_endpoint", c.otlp_traces_endpoint},
+              {"busy_poll_us", c.busy_poll_us}}
       .dump();
 }
 
@@ -93,6 +94,7 @@ Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& 
     c.events_endpoint = j.at("events_endpoint").get<std::string>();
     c.kv_events = j.at("kv_events").get<bool>();
     c.otlp_traces_endpoint = j.at("otlp_traces_endpoint").get<std::string>();
+    c.busy_poll_us = j.value("busy_poll_us", c.busy_poll_us);
     return c;
   } catch (const json::exception& e) {
     return Error{std::string("engine core config: ") + e.what()};
@@ -314,7 +316,7 @@ int run_engine_core_process(const std::string& control_endpoint, const std::stri
     scheduler.set_kv_event_log(&*kv_events);
   }
   WorkerClient workers(context, config->steps_endpoint, config->reply_endpoint, config->world_size,
-                       stop);
+                       stop, std::chrono::microseconds(config->busy_poll_us));
   FrontendLink link(context, config->frontends, name, log);
   if (auto ok = workers.wait_for_ranks(std::chrono::seconds(120)); !ok) {
     control.send(control::kFailed, ok.error().message);

@@ -22,6 +22,7 @@ struct EngineCoreProcessConfig {
   std::string events_endpoint;               // the event hub's intake; empty: no hub
   bool kv_events = false;                    // --kv-events: publish prefix-cache changes
   std::string otlp_traces_endpoint;          // --otlp-traces-endpoint: step spans; empty: off
+  int64_t busy_poll_us = 0;                  // --busy-poll-us: spin awaiting a step's reply
 };
 
 std::string to_json_text(const EngineCoreProcessConfig& config);

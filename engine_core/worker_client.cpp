@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "proto/busy_poll.hpp"
 #include "proto/codec.hpp"
 #include "proto/model_runner_output.hpp"
 #include "proto/scheduler_output.hpp"
@@ -10,11 +11,12 @@ namespace waypoint {
 
 WorkerClient::WorkerClient(zmq::context_t& context, const std::string& steps_endpoint,
                            const std::string& reply_endpoint, int32_t world_size,
-                           const std::atomic<bool>& stop)
+                           const std::atomic<bool>& stop, std::chrono::microseconds busy_poll)
     : steps_(context, zmq::socket_type::xpub),
       replies_(context, zmq::socket_type::pull),
       world_size_(world_size),
-      stop_(stop) {
+      stop_(stop),
+      busy_poll_(busy_poll) {
   // Verbose: every rank's subscription arrives, even though all subscribe to
   // the same (empty) prefix, so wait_for_ranks can count them.
   steps_.set(zmq::sockopt::xpub_verbose, 1);
@@ -51,9 +53,11 @@ ModelRunnerOutput WorkerClient::execute_model(const SchedulerOutput& step) {
   steps_.send(zmq::buffer(buffer_), zmq::send_flags::none);
   zmq::pollitem_t items[] = {{replies_.handle(), 0, ZMQ_POLLIN, 0},
                              {steps_.handle(), 0, ZMQ_POLLIN, 0}};
+  auto spin = busy_poll_;
   while (true) {
     // Poll in slices so a shutdown is noticed while a worker is stuck or dead.
-    zmq::poll(items, 2, std::chrono::milliseconds(100));
+    busy_poll(items, 2, spin, std::chrono::milliseconds(100));
+    spin = std::chrono::microseconds(0);
     if (items[1].revents & ZMQ_POLLIN) {
       zmq::message_t ignored;  // (un)subscriptions; drained so they do not pile up
       while (steps_.recv(ignored, zmq::recv_flags::dontwait)) {

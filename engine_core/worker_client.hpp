@@ -18,10 +18,11 @@ namespace waypoint {
 class WorkerClient final : public Executor {
  public:
   // Binds both endpoints. `stop` ends a wait for a reply that will not come
-  // (the launcher is shutting the engine down).
+  // (the launcher is shutting the engine down). A reply is awaited spinning
+  // for up to `busy_poll` before sleeping (proto/busy_poll.hpp).
   WorkerClient(zmq::context_t& context, const std::string& steps_endpoint,
                const std::string& reply_endpoint, int32_t world_size,
-               const std::atomic<bool>& stop);
+               const std::atomic<bool>& stop, std::chrono::microseconds busy_poll);
 
   // Waits until every rank has subscribed: a step published earlier would be
   // lost (PUB drops messages for subscribers that have not joined yet).
@@ -35,6 +36,7 @@ class WorkerClient final : public Executor {
   zmq::socket_t replies_;
   int32_t world_size_;
   const std::atomic<bool>& stop_;
+  std::chrono::microseconds busy_poll_;
   std::string buffer_;
 };
 

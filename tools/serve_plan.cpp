@@ -35,6 +35,9 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       po::value(&o.gpu_memory_utilization)->default_value(o.gpu_memory_utilization, "0.9"),
       "fraction of each GPU's memory a worker may use, weights and KV cache included; "
       "sizes the KV cache on cuda")(
+      "busy-poll-us", po::value(&o.busy_poll_us)->default_value(o.busy_poll_us),
+      "microseconds the engine core and the workers spin awaiting a step or its result "
+      "before they sleep; 0: never spin")(
       "max-model-len", po::value(&o.max_model_len)->default_value(0),
       "prompt plus output cap; 0: the model's maximum")(
       "max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "requests running at once")(
@@ -112,6 +115,8 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
     return usage(ok.error().message);
   if (o.scheduling_policy != "fcfs" && o.scheduling_policy != "priority")
     return usage("--scheduling-policy must be fcfs or priority");
+  if (o.busy_poll_us < 0 || o.busy_poll_us > 1'000'000)
+    return usage("--busy-poll-us must be between 0 and 1000000");
   if (o.max_request_bytes < 1024) return usage("--max-request-bytes must be at least 1024");
   if (o.startup_timeout < 1) return usage("--startup-timeout must be at least 1");
   if (o.shutdown_timeout < 0) return usage("--shutdown-timeout must not be negative");
@@ -195,6 +200,7 @@ ServePlan make_serve_plan(const ServeOptions& o, const SchedulerConfig& sc,
   plan.engine.events_endpoint = endpoints.event_intake;
   plan.engine.kv_events = o.kv_events;
   plan.engine.otlp_traces_endpoint = o.otlp_traces_endpoint;
+  plan.engine.busy_poll_us = o.busy_poll_us;
   for (int i = 0; i < o.api_server_count; ++i) {
     FrontendProcessConfig f;
     f.model_dir = o.model;
@@ -233,6 +239,7 @@ ServePlan make_serve_plan(const ServeOptions& o, const SchedulerConfig& sc,
     w.tp_shm_path = endpoints.tp_shm_path;
     w.steps_endpoint = endpoints.steps;
     w.reply_endpoint = endpoints.replies;
+    w.busy_poll_us = o.busy_poll_us;
     plan.workers.push_back(w);
   }
   return plan;

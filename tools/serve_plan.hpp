@@ -38,6 +38,9 @@ struct ServeOptions {
   // plans; the functions below read anything but "cuda" as cpu.
   std::string device = "auto";
   double gpu_memory_utilization = 0.9;
+  // How long the engine core and the workers spin on the step sockets before
+  // they sleep (proto/busy_poll.hpp); 0 never spins.
+  int64_t busy_poll_us = 1000;
   // Observability (DESIGN.md §5).
   bool enable_journey_tracing = false;
   double journey_tracing_sample_rate = 1.0;

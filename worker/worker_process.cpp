@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "proto/busy_poll.hpp"
 #include "proto/codec.hpp"
 #include "proto/control_channel.hpp"
 #include "proto/log.hpp"
@@ -40,7 +41,8 @@ std::string to_json_text(const WorkerProcessConfig& c) {
               {"max_num_batched_tokens", c.max_num_batched_tokens},
               {"tp_shm_path", c.tp_shm_path},
               {"steps_endpoint", c.steps_endpoint},
-              {"reply_endpoint", c.reply_endpoint}}
+              {"reply_endpoint", c.reply_endpoint},
+              {"busy_poll_us", c.busy_poll_us}}
       .dump();
 }
 
@@ -64,6 +66,7 @@ Result<WorkerProcessConfig> worker_config_from_json(const std::string& text) {
     c.tp_shm_path = j.at("tp_shm_path").get<std::string>();
     c.steps_endpoint = j.at("steps_endpoint").get<std::string>();
     c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
+    c.busy_poll_us = j.value("busy_poll_us", c.busy_poll_us);
     return c;
   } catch (const json::exception& e) {
     return Error{std::string("worker config: ") + e.what()};
@@ -153,8 +156,12 @@ int run_worker_process(const std::string& control_endpoint, const std::string& n
   zmq::pollitem_t items[] = {{steps.handle(), 0, ZMQ_POLLIN, 0},
                              {control.socket().handle(), 0, ZMQ_POLLIN, 0}};
   uint64_t malformed = 0;
+  // The next step follows the last one within the engine core's schedule and
+  // update time, so it is awaited spinning first (proto/busy_poll.hpp).
+  std::chrono::microseconds spin{0};
   while (true) {
-    zmq::poll(items, 2, std::chrono::milliseconds(-1));
+    busy_poll(items, 2, spin, std::chrono::milliseconds(-1));
+    spin = std::chrono::microseconds(0);
     if (items[1].revents & ZMQ_POLLIN) {
       auto message = control.receive(std::chrono::milliseconds(0));
       if (message && message->kind == control::kShutdown) break;
@@ -179,6 +186,7 @@ int run_worker_process(const std::string& control_endpoint, const std::string& n
       }
     }
     if (reply) reply->send(zmq::buffer(answer), zmq::send_flags::none);
+    spin = std::chrono::microseconds(config->busy_poll_us);
     if (answer[0] == kStepReplyError) {
       // This rank's KV and request state no longer match the engine's; going
       // on would produce wrong tokens. Exiting lets the launcher stop the rest.

@@ -29,6 +29,7 @@ struct WorkerProcessConfig {
   std::string tp_shm_path;                // the group's region; empty at world_size 1
   std::string steps_endpoint;             // the engine core's broadcast of steps
   std::string reply_endpoint;             // where rank 0 sends each step's result
+  int64_t busy_poll_us = 0;               // --busy-poll-us: spin awaiting the next step
 };
 
 std::string to_json_text(const WorkerProcessConfig& config);

@@ -3,16 +3,17 @@
 # record two benchmark runs at two request rates, fit alpha and beta from
 # their trace, then predict with `waypoint sim` a third rate and different
 # mixes of lengths, and compare with those workloads measured by `waypoint
-# bench` on the same server. The session runs in three rounds, each with a
-# share of both training runs and one run of each predicted workload, so the
-# drift of a shared machine falls on training and measurement alike; sim
-# compares with the mean of the three measurements and shows their spread,
-# the noise floor of one measurement.
-# Usage: tests/bench/perf_model_validation.sh [BUILD_DIR] [OUT_DIR]
+# bench` on the same server. The session runs in rounds (ROUNDS, 5 unless
+# set), each with a share of both training runs and one run of each predicted
+# workload, so the drift of a shared machine falls on training and
+# measurement alike; sim compares with the mean of the rounds' measurements
+# and shows their spread, the noise floor of one measurement.
+# Usage: [ROUNDS=N] tests/bench/perf_model_validation.sh [BUILD_DIR] [OUT_DIR]
 # Prints each comparison table; OUT_DIR keeps traces, fit and results.
 set -euo pipefail
 build=${1:-build}
 work=${2:-$(mktemp -d)}
+rounds=${ROUNDS:-5}
 bin=$build/bin/waypoint
 model=${WAYPOINT_MODEL:-${XDG_CACHE_HOME:-$HOME/.cache}/waypoint/models/demo-tiny}
 mkdir -p "$work"
@@ -63,22 +64,22 @@ run() {  # name round [extra bench flags]
 # touched for the first time): warm it up before anything is recorded.
 "$bin" bench --base-url "http://$address" "${mix_t[@]}" --num-prompts 400 --request-rate 20 \
   --seed 100 > "$work/warmup.txt" 2>&1
-for round in 1 2 3; do
+for round in $(seq "$rounds"); do
   run train_r8 "$round" --seed "1$round"
   run "${predicted[0]}" "$round"
   run train_r20 "$round" --seed "2$round"
   for name in "${predicted[@]:1}"; do run "$name" "$round"; done
 done
 
-cat "$work"/train_r*_[123].jsonl > "$work/train.jsonl"
+cat "$work"/train_r*_[0-9].jsonl > "$work/train.jsonl"
 results=()
-for f in "$work"/train_r*_[123].json; do results+=(--bench-result "$f"); done
+for f in "$work"/train_r*_[0-9].json; do results+=(--bench-result "$f"); done
 "$bin" fit "$work/train.jsonl" --out-dir "$work/fit" "${results[@]}" > "$work/fit.txt" 2>&1
 
 for name in "${predicted[@]}"; do
   # shellcheck disable=SC2086
   "$bin" sim --coeffs "$work/fit/coeffs.json" --model "$model" "${server_flags[@]}" \
-    ${flags[$name]} --compare "$work/${name}"_[123].json --result-json "$work/sim_$name.json" \
+    ${flags[$name]} --compare "$work/${name}"_[0-9].json --result-json "$work/sim_$name.json" \
     > "$work/sim_$name.txt" 2>&1
   echo "== $name: ${flags[$name]}"
   sed -n '/^Predicted against/,$p' "$work/sim_$name.txt"

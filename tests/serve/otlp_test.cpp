@@ -194,12 +194,14 @@ TEST(OtlpEndToEnd, TheClientsTraceIsContinuedAndLlmCoreIsTheChildOfLlmRequest) {
       complete(server.port, {{"prompt", "hi"}, {"max_tokens", 3}},
                "traceparent: 00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01\r\n");
   // A client that hangs up mid-stream: ABORTED comes before the core's FINISHED.
+  // It asks for far more tokens than the engine makes before the frontend
+  // notices the hang-up, so it cannot finish by length first.
   std::string hung_up;
   {
     HttpConnection c(server.port);
     ASSERT_TRUE(c.send_request(
         "POST", "/v1/completions",
-        json{{"prompt", "go on"}, {"max_tokens", 200}, {"ignore_eos", true}, {"stream", true}}
+        json{{"prompt", "go on"}, {"max_tokens", 2000}, {"ignore_eos", true}, {"stream", true}}
             .dump()));
     ASSERT_TRUE(c.read_head());
     auto chunk = c.read_chunk();

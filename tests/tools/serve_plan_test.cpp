@@ -202,6 +202,40 @@ TEST(ServePlan, GpuMemoryUtilizationIsAFractionAboveZeroUpToOne) {
   }
 }
 
+// The spin reaches both sides of the step sockets: the engine core awaiting a
+// reply and every worker awaiting the next step.
+TEST(ServePlan, BusyPollReachesTheEngineCoreAndEveryWorker) {
+  auto defaults = parse_serve_options({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->options.busy_poll_us, 1000);
+  for (const char* us : {"-1", "1000001", "x"}) {
+    auto parsed = parse_serve_options({"--busy-poll-us", us});
+    ASSERT_FALSE(parsed.ok()) << us;
+    EXPECT_NE(parsed.error().message.find("busy-poll-us"), std::string::npos)
+        << parsed.error().message;
+  }
+  auto off = parse_serve_options({"--busy-poll-us", "0"});
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->options.busy_poll_us, 0);
+
+  ServeOptions o;
+  o.model = "/models/tiny";
+  o.tensor_parallel_size = 2;
+  o.busy_poll_us = 250;
+  auto sc = scheduler_config(o, tiny_model());
+  ASSERT_TRUE(sc.ok()) << sc.error().message;
+  const ServePlan plan = make_serve_plan(o, *sc, endpoints(1), 8000);
+  auto engine = engine_core_config_from_json(to_json_text(plan.engine));
+  ASSERT_TRUE(engine.ok()) << engine.error().message;
+  EXPECT_EQ(engine->busy_poll_us, 250);
+  ASSERT_EQ(plan.workers.size(), 2u);
+  for (const auto& planned : plan.workers) {
+    auto w = worker_config_from_json(to_json_text(planned));
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    EXPECT_EQ(w->busy_poll_us, 250);
+  }
+}
+
 // On cuda the workers measure the pool, so the plan leaves the count at 0 and every
 // worker gets the fraction it sizes the pool with; an override still fixes it.
 TEST(ServePlan, CudaLeavesTheKvPoolToTheWorkers) {
