@@ -144,11 +144,17 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
   const fit::Dataset data =
       fit::read_dataset(in, dopts, [&](std::size_t line, const std::string& reason) {
         if (++warned <= kMaxWarnings) {
-          err << "waypoint fit: warning: line " << line << " skipped: " << reason << "\n";
+          // In an OTLP export only the event named is skipped, not its line.
+          if (reason.starts_with("OTLP span ")) {
+            err << "waypoint fit: warning: line " << line << ": " << reason << " (event skipped)\n";
+          } else {
+            err << "waypoint fit: warning: line " << line << " skipped: " << reason << "\n";
+          }
         }
       });
   if (warned > kMaxWarnings) {
-    err << "waypoint fit: warning: " << warned - kMaxWarnings << " more malformed lines skipped\n";
+    err << "waypoint fit: warning: " << warned - kMaxWarnings
+        << " more malformed lines or events skipped\n";
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -170,9 +176,13 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
     if (!beta_csv || !alpha_csv) throw RunError{"cannot write the CSVs in " + o.out_dir};
   }
 
-  out << "Trace: " << o.input << ": " << data.stats.lines << " lines, "
-      << data.stats.step_events << " step summaries, " << data.stats.journey_events
-      << " journey events, " << data.stats.malformed << " malformed lines skipped\n";
+  out << "Trace: " << o.input << ": " << data.stats.lines << " lines";
+  if (data.stats.otlp_lines > 0) {
+    out << " (" << data.stats.otlp_lines << " OTLP exports, " << data.stats.span_events
+        << " span events)";
+  }
+  out << ", " << data.stats.step_events << " step summaries, " << data.stats.journey_events
+      << " journey events, " << data.stats.malformed << " malformed lines or events skipped\n";
   out << "Holdout: the last " << o.holdout * 100 << "% of each set in time; warm-up: steps 1.."
       << o.warmup_steps << "; flagged rows " << (o.include_flagged ? "included" : "excluded")
       << "\n\n";
@@ -185,6 +195,7 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
       {"include_flagged", o.include_flagged},
       {"lines", data.stats.lines},
       {"malformed_lines", data.stats.malformed},
+      {"otlp_lines", data.stats.otlp_lines},
       {"requests_unscheduled", data.stats.unscheduled},
       {"requests_without_arrival", data.stats.without_arrival},
       {"config", {{"model", o.labels.model}, {"hw", o.labels.hardware}, {"tp", o.labels.tp}}},
@@ -260,7 +271,9 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   // clang-format off
   opts.add_options()
       ("help,h", "print this help and exit")
-      ("input", po::value(&o.input), "the `waypoint events` JSONL trace (or the first positional)")
+      ("input", po::value(&o.input),
+       "the trace: `waypoint events` JSONL or OTLP JSON exports, one per line (or the first "
+       "positional)")
       ("out-dir", po::value(&o.out_dir), "where beta.csv, alpha.csv, coeffs.json and the plots go")
       ("holdout", po::value(&o.holdout)->default_value(o.holdout),
        "the most recent fraction of each set, kept out of the fit to evaluate it")
@@ -286,7 +299,9 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       out << "Usage: waypoint fit TRACE.jsonl --out-dir DIR [--holdout 0.2] [--warmup-steps 10]\n"
              "                    [--include-flagged] [--bench-result RESULT.json ...]\n\n"
              "Reads a `waypoint events` JSONL trace recorded with --enable-journey-tracing\n"
-             "--step-tracing-enabled --step-tracing-sample-rate 1, builds the beta (step time)\n"
+             "--step-tracing-enabled --step-tracing-sample-rate 1 (or the OTLP JSON exports of\n"
+             "--otlp-traces-endpoint, one per line, as a collector's file exporter writes\n"
+             "them; each line's format is recognised by itself), builds the beta (step time)\n"
              "and alpha (queue wait, API-to-core) training sets, fits them with non-negative\n"
              "least squares, and reports R2 and MAPE on a time-ordered holdout. Writes\n"
              "beta.csv, alpha.csv, coeffs.json and residual plots (PNG) into --out-dir.\n"

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "proto/trace_attributes.hpp"
+#include "tools/fit_otlp_reader.hpp"
 
 namespace waypoint::fit {
 
@@ -154,30 +155,21 @@ StepRow step_row(const BatchSummary& b) {
   return r;
 }
 
-Dataset read_dataset(std::istream& in, const DatasetOptions& options, const WarnFn& warn) {
-  Dataset data;
-  data.labels = options.labels;
+namespace {
+
+// The joins' raw material, one event at a time, whichever format it came in.
+struct Collector {
+  Dataset& data;
   std::map<std::string, Journey> journeys;
   std::map<std::string, ApiJourney> api;
-  std::string line;
-  std::size_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    ++data.stats.lines;
-    const auto malformed = [&](const std::string& reason) {
-      ++data.stats.malformed;
-      if (warn) warn(line_no, reason);
-    };
-    const json e = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (e.is_discarded() || !e.is_object()) {
-      malformed("not a JSON object");
-      continue;
-    }
+
+  // `e` is one flat event, keyed as a `waypoint events` line.
+  template <class Malformed>
+  void add(const json& e, const Malformed& malformed) {
     const auto type_it = e.find(std::string(attr::kEventType));
     if (type_it == e.end() || !type_it->is_string()) {
       malformed("no " + std::string(attr::kEventType));
-      continue;
+      return;
     }
     const std::string type = type_it->get<std::string>();
     try {
@@ -226,6 +218,59 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
       malformed(type + " without a numeric/string '" + missing.key + "'");
     } catch (const json::exception& ex) {
       malformed(type + ": " + ex.what());
+    }
+  }
+};
+
+}  // namespace
+
+Dataset read_dataset(std::istream& in, const DatasetOptions& options, const WarnFn& warn) {
+  Dataset data;
+  data.labels = options.labels;
+  Collector collector{data, {}, {}};
+  auto& journeys = collector.journeys;
+  auto& api = collector.api;
+  std::string line;
+  std::size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    ++data.stats.lines;
+    const auto malformed = [&](const std::string& reason) {
+      ++data.stats.malformed;
+      if (warn) warn(line_no, reason);
+    };
+    const json e = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (e.is_discarded() || !e.is_object()) {
+      malformed("not a JSON object");
+      continue;
+    }
+    if (!is_otlp_export(e)) {
+      collector.add(e, malformed);
+      continue;
+    }
+    // An OTLP export holds many events: one that cannot be read is skipped
+    // alone, and the reason says which.
+    ++data.stats.otlp_lines;
+    auto records = otlp_records(e);
+    if (!records) {
+      malformed("OTLP: " + records.error().message);
+      continue;
+    }
+    for (const std::string& reason : records->malformed) malformed(reason);
+    for (const OtlpRecord& r : records->events) {
+      ++data.stats.span_events;
+      collector.add(r.event, [&](const std::string& reason) {
+        // Waypoint's exporter puts ts.monotonic_ns on every event; a
+        // foreign one may not, and the wall-clock timeUnixNano cannot be
+        // joined with the steps' monotonic times.
+        std::string why = r.where + ": " + reason;
+        if (reason.ends_with("'" + std::string(attr::kTsMonotonicNs) + "'")) {
+          why += " (timeUnixNano is wall-clock time and is not joined with the steps' "
+                 "monotonic times)";
+        }
+        malformed(why);
+      });
     }
   }
 

@@ -1,8 +1,9 @@
 #pragma once
 // `waypoint fit`'s training sets: the beta rows (one per step.BATCH_SUMMARY)
 // and the alpha rows (one per request, QUEUED -> SCHEDULED and ARRIVED ->
-// QUEUED) read from the JSONL that `waypoint events` writes (seeds/003 §5,
-// DESIGN.md §6). Times in the rows are microseconds, as step.duration_us is.
+// QUEUED) read from the JSONL that `waypoint events` writes or from OTLP JSON
+// exports (tools/fit_otlp_reader), seeds/003 §5 and DESIGN.md §6. Times in the
+// rows are microseconds, as step.duration_us is.
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -81,7 +82,11 @@ struct RequestRow {
 
 struct ReadStats {
   std::size_t lines = 0;      // non-empty lines
-  std::size_t malformed = 0;  // not JSON, or a known event missing a key
+  // Not JSON, or a known event missing a key; in an OTLP export, the export
+  // or one span event of it that could not be read.
+  std::size_t malformed = 0;
+  std::size_t otlp_lines = 0;   // lines holding an OTLP ExportTraceServiceRequest
+  std::size_t span_events = 0;  // events read from those exports
   std::size_t step_events = 0;
   std::size_t journey_events = 0;
   std::size_t ignored_events = 0;     // other event types (snapshots, kv, ...)
@@ -117,6 +122,9 @@ StepRow step_row(const BatchSummary& summary);
 using WarnFn = std::function<void(std::size_t line, const std::string& reason)>;
 
 // Reads the whole stream; never fails: a bad line is counted and reported.
+// Each line is recognised by itself: an object with "resourceSpans" is an
+// OTLP export whose span events are read as `waypoint events` lines; any
+// other object is one such line.
 Dataset read_dataset(std::istream& in, const DatasetOptions& options, const WarnFn& warn);
 
 // The model's features, in the order of their names (the first is the
