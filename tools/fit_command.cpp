@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tools/fit_dataset.hpp"
+#include "tools/fit_floor.hpp"
 #include "tools/fit_hops.hpp"
 #include "tools/fit_report.hpp"
 #include "tools/png_writer.hpp"
@@ -36,6 +37,18 @@ struct FitOptions {
   bool include_flagged = false;
   std::vector<std::string> bench_results;
   fit::ConfigLabels labels;
+  // The physical floor: the served model's shape and the device's peaks.
+  std::string model_dir;
+  double memory_bandwidth_gb_s = 0;  // 0: from --hw when it names a known device
+  double peak_tflops = 0;
+  double weight_bytes = 0;  // per weight and KV element; 0: 2 on a known GPU, else 4
+};
+
+// What the floor is computed from, once the flags are resolved.
+struct FloorInputs {
+  fit::ModelCost cost;
+  fit::DevicePeaks peaks;
+  double bytes_per_element = 0;
 };
 
 // Warnings about malformed lines: the first few in full, then a count, so a
@@ -47,6 +60,7 @@ struct Target {
   fit::RowCounts counts;
   std::string json_key;  // where it goes in coeffs.json
   std::string plot_file;
+  std::vector<const fit::StepRow*> steps;  // beta only: the step of each row
 };
 
 Target beta_target(const fit::Dataset& d, bool include_flagged) {
@@ -63,6 +77,7 @@ Target beta_target(const fit::Dataset& d, bool include_flagged) {
     if (!s.flag.empty() && !include_flagged) continue;
     t.data.x.push_back(fit::beta_features(s));
     t.data.y.push_back(s.duration_us);
+    t.steps.push_back(&s);
   }
   t.counts.used = t.data.y.size();
   return t;
@@ -107,28 +122,72 @@ std::string us(double v) {
   return buf;
 }
 
-// The physical floor of a step (weight bytes over memory bandwidth, FLOPs
-// over peak compute) needs the model's size and the device's figures, which
-// the trace does not carry; so it is not derived. What the trace does show
-// is printed instead: the fitted fixed cost beside the fastest step seen.
-std::string floor_report(const fit::Dataset& d, const fit::TargetFit& beta) {
+// The fitted step time beside the physical floor (tools/fit_floor.hpp), both
+// as means over the holdout's steps, and the fastest step the trace holds.
+std::string floor_report(const fit::Dataset& d, const fit::TargetFit& beta,
+                         const std::vector<const fit::StepRow*>& rows,
+                         const std::optional<FloorInputs>& floor, nlohmann::json& slot) {
   double fastest = std::numeric_limits<double>::infinity();
   for (const fit::StepRow& s : d.steps) {
     if (s.flag.empty()) fastest = std::min(fastest, s.duration_us);
   }
   double mean_pred = 0;
+  double mean_floor = 0;
   const std::size_t n = beta.predicted.size() - beta.first_holdout;
   for (std::size_t i = beta.first_holdout; i < beta.predicted.size(); ++i) {
     mean_pred += beta.predicted[i];
+    if (floor) mean_floor += fit::step_floor_us(floor->cost, floor->peaks, *rows[i]);
   }
-  std::string out = "  physical floor: not derived (the trace has no model size or device bandwidth)\n";
+  if (n > 0) {
+    mean_pred /= static_cast<double>(n);
+    mean_floor /= static_cast<double>(n);
+  }
+  std::string out;
+  if (!floor) {
+    out = "  physical floor: not derived (give --model, and --hw H100|H200|A100 or "
+          "--memory-bandwidth-gbs)\n";
+  } else if (n > 0) {
+    char compute[64] = "bytes only";
+    if (floor->peaks.compute_tflops > 0) {
+      std::snprintf(compute, sizeof compute, "%.4g TFLOP/s", floor->peaks.compute_tflops);
+    }
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "  physical floor: %.3g us mean over the holdout's steps (weights %.3g MB, "
+                  "%.4g GB/s, %s); the fitted steps are %.3gx that\n",
+                  mean_floor, floor->cost.weight_bytes / 1e6, floor->peaks.memory_bandwidth_gb_s,
+                  compute, mean_floor > 0 ? mean_pred / mean_floor : 0.0);
+    out = line;
+    slot["physical_floor"] = {{"weight_bytes", floor->cost.weight_bytes},
+                              {"bytes_per_element", floor->bytes_per_element},
+                              {"memory_bandwidth_gb_s", floor->peaks.memory_bandwidth_gb_s},
+                              {"peak_tflops", floor->peaks.compute_tflops},
+                              {"holdout_mean_floor_us", mean_floor},
+                              {"holdout_mean_fitted_us", mean_pred}};
+  }
   out += "  fitted step time: " + us(beta.coeffs[0]) + " fixed per step";
-  if (n > 0) out += ", " + us(mean_pred / static_cast<double>(n)) + " mean over the holdout";
+  if (n > 0) out += ", " + us(mean_pred) + " mean over the holdout";
   if (std::isfinite(fastest)) out += "; fastest unflagged step traced: " + us(fastest);
   return out + "\n";
 }
 
+// --model and the device's peaks, resolved; nullopt when the floor cannot be
+// derived. A model that does not load is an error: it was asked for.
+std::optional<FloorInputs> floor_inputs(const FitOptions& o) {
+  if (o.model_dir.empty()) return std::nullopt;
+  auto config = load_model_config(o.model_dir);
+  if (!config) throw RunError{"--model: " + config.error().message};
+  const auto device = fit::known_device(o.labels.hardware);
+  fit::DevicePeaks peaks = device.value_or(fit::DevicePeaks{});
+  if (o.memory_bandwidth_gb_s > 0) peaks.memory_bandwidth_gb_s = o.memory_bandwidth_gb_s;
+  if (o.peak_tflops > 0) peaks.compute_tflops = o.peak_tflops;
+  if (peaks.memory_bandwidth_gb_s <= 0) return std::nullopt;
+  const double bytes = o.weight_bytes > 0 ? o.weight_bytes : device ? 2.0 : 4.0;
+  return FloorInputs{fit::model_cost(*config, bytes), peaks, bytes};
+}
+
 int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
+  const std::optional<FloorInputs> floor = floor_inputs(o);  // a bad --model fails first
   std::ifstream in(o.input);
   if (!in) throw RunError{"cannot read " + o.input};
   std::error_code ec;
@@ -227,8 +286,8 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
     }
     ++fitted;
     out << fit::target_report(*result, t.counts);
-    if (t.json_key == "beta") out << floor_report(data, *result);
     slot = fit::target_json(*result, t.counts);
+    if (t.json_key == "beta") out << floor_report(data, *result, t.steps, floor, slot);
 
     std::vector<fit::PlotPoint> points;
     for (std::size_t i = 0; i < result->predicted.size(); ++i) {
@@ -288,7 +347,18 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
        "the CSVs' model column (the trace does not say)")
       ("hw", po::value(&o.labels.hardware)->default_value(o.labels.hardware),
        "the CSVs' hardware column")
-      ("tp", po::value(&o.labels.tp)->default_value(o.labels.tp), "the CSVs' TP column");
+      ("tp", po::value(&o.labels.tp)->default_value(o.labels.tp), "the CSVs' TP column")
+      ("model", po::value(&o.model_dir),
+       "the served model's directory (config.json): with the device's peaks, the report "
+       "prints each step's physical floor beside the fitted step time")
+      ("memory-bandwidth-gbs", po::value(&o.memory_bandwidth_gb_s),
+       "the device's memory bandwidth, GB/s; default: from --hw H100, H200 or A100")
+      ("peak-tflops", po::value(&o.peak_tflops),
+       "the device's dense 16-bit TFLOP/s; default: from --hw; without it the floor counts "
+       "bytes only")
+      ("weight-bytes", po::value(&o.weight_bytes),
+       "bytes per weight and KV element as the worker holds them; default: 2 with a GPU "
+       "--hw (bf16), else 4 (the CPU backend's f32)");
   // clang-format on
   po::positional_options_description positional;
   positional.add("input", 1);
@@ -323,6 +393,12 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (!(o.holdout >= 0 && o.holdout < 1)) return usage("--holdout must be in [0, 1)");
   if (o.warmup_steps < 0) return usage("--warmup-steps must be at least 0");
   if (o.labels.tp < 1) return usage("--tp must be at least 1");
+  if (o.memory_bandwidth_gb_s < 0) return usage("--memory-bandwidth-gbs must not be negative");
+  if (o.peak_tflops < 0) return usage("--peak-tflops must not be negative");
+  if (o.weight_bytes < 0) return usage("--weight-bytes must not be negative");
+  if (o.model_dir.empty() && (o.memory_bandwidth_gb_s > 0 || o.peak_tflops > 0)) {
+    return usage("--memory-bandwidth-gbs and --peak-tflops need --model");
+  }
   try {
     return run_fit_with(o, out, err);
   } catch (const RunError& e) {

@@ -94,6 +94,47 @@ TEST_F(FitCommand, WritesEveryFile) {
   EXPECT_NE(err().find("warning: line 10 skipped"), std::string::npos) << err();
 }
 
+// --model and the device's peaks put the physical floor beside the fit. The
+// model's config.json is all the floor reads: the small shape of
+// fit_floor_test, 1272 weights read per step.
+TEST_F(FitCommand, PhysicalFloorFromTheModelAndTheDevice) {
+  fs::create_directories(dir_ / "model");
+  std::ofstream(dir_ / "model" / "config.json")
+      << R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "hidden_size": 8,
+             "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
+             "num_key_value_heads": 1, "head_dim": 4, "max_position_embeddings": 64})";
+  const std::string common = "'" + kTrace + "' --warmup-steps 2 --model '" +
+                             (dir_ / "model").string() + "' --out-dir ";
+
+  ASSERT_EQ(fit(common + "'" + (dir_ / "cpu").string() + "' --memory-bandwidth-gbs 0.001"), 0)
+      << err();
+  auto floor = nlohmann::json::parse(slurp(dir_ / "cpu" / "coeffs.json"))["beta"]["physical_floor"];
+  EXPECT_EQ(floor["weight_bytes"], 1272 * 4) << "f32 off a GPU";
+  EXPECT_EQ(floor["memory_bandwidth_gb_s"], 0.001);
+  EXPECT_EQ(floor["peak_tflops"], 0);
+  EXPECT_GT(floor["holdout_mean_floor_us"].get<double>(), 1272 * 4 / 1e3 - 1e-9);
+  EXPECT_NE(out().find("physical floor: "), std::string::npos) << out();
+  EXPECT_NE(out().find("bytes only"), std::string::npos) << out();
+
+  ASSERT_EQ(fit(common + "'" + (dir_ / "gpu").string() + "' --hw H100"), 0) << err();
+  floor = nlohmann::json::parse(slurp(dir_ / "gpu" / "coeffs.json"))["beta"]["physical_floor"];
+  EXPECT_EQ(floor["weight_bytes"], 1272 * 2) << "bf16 on a GPU";
+  EXPECT_EQ(floor["memory_bandwidth_gb_s"], 3350);
+  EXPECT_EQ(floor["peak_tflops"], 989);
+
+  // Without the device's bandwidth there is no floor, and the report says what is missing.
+  ASSERT_EQ(fit(common + "'" + (dir_ / "none").string() + "'"), 0) << err();
+  EXPECT_FALSE(nlohmann::json::parse(slurp(dir_ / "none" / "coeffs.json"))["beta"].contains(
+      "physical_floor"));
+  EXPECT_NE(out().find("not derived (give --model, and --hw"), std::string::npos) << out();
+
+  EXPECT_EQ(fit(common + "x --memory-bandwidth-gbs -1"), 2);
+  EXPECT_EQ(fit("'" + kTrace + "' --out-dir x --memory-bandwidth-gbs 100"), 2);  // no --model
+  EXPECT_NE(err().find("need --model"), std::string::npos) << err();
+  EXPECT_EQ(fit("'" + kTrace + "' --out-dir x --model '" + (dir_ / "nope").string() + "'"), 1);
+  EXPECT_NE(err().find("--model"), std::string::npos) << err();
+}
+
 TEST_F(FitCommand, BadFlagIsOneLineAndExit2) {
   EXPECT_EQ(fit("--no-such-flag"), 2);
   const std::string e = err();
