@@ -26,6 +26,12 @@ Result<const json*> repeated(const json& message, std::string_view field, const 
   return &*it;
 }
 
+// The repeated `field` of the message found at `where`, which must be an object.
+Result<const json*> members(const json& message, std::string_view field, const std::string& where) {
+  if (!message.is_object()) return Error{where + " is not an object"};
+  return repeated(message, field, where);
+}
+
 // int64 and fixed64 are decimal strings in the JSON mapping; a reader must
 // take a plain number too.
 std::optional<std::int64_t> int64_of(const json& v) {
@@ -172,20 +178,17 @@ Result<OtlpRecords> otlp_records(const json& export_request) {
   std::size_t r_index = 0;
   for (const json& resource : **resources) {
     const std::string r_where = "resourceSpans[" + std::to_string(r_index++) + "]";
-    if (!resource.is_object()) return Error{r_where + " is not an object"};
-    auto scopes = repeated(resource, "scopeSpans", r_where);
+    auto scopes = members(resource, "scopeSpans", r_where);
     if (!scopes) return scopes.error();
     std::size_t s_index = 0;
     for (const json& scope : **scopes) {
       const std::string s_where = r_where + ".scopeSpans[" + std::to_string(s_index++) + "]";
-      if (!scope.is_object()) return Error{s_where + " is not an object"};
-      auto spans = repeated(scope, "spans", s_where);
+      auto spans = members(scope, "spans", s_where);
       if (!spans) return spans.error();
       std::size_t sp_index = 0;
       for (const json& span : **spans) {
         const std::string sp_where = s_where + ".spans[" + std::to_string(sp_index++) + "]";
-        if (!span.is_object()) return Error{sp_where + " is not an object"};
-        auto events = repeated(span, "events", sp_where);
+        auto events = members(span, "events", sp_where);
         if (!events) return events.error();
         if ((*events)->empty()) continue;
         // The span's own attributes only serve as a fallback for request.id;
