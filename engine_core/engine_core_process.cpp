@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "base/log.hpp"
 #include "engine_core/clock.hpp"
 #include "engine_core/engine_step.hpp"
 #include "engine_core/kv_event_log.hpp"
@@ -16,9 +17,8 @@
 #include "engine_core/worker_client.hpp"
 #include "proto/codec.hpp"
 #include "proto/control_channel.hpp"
-#include "proto/event_publisher.hpp"
-#include "proto/log.hpp"
-#include "proto/otlp_exporter.hpp"
+#include "telemetry/event_publisher.hpp"
+#include "telemetry/otlp_exporter.hpp"
 
 namespace waypoint {
 

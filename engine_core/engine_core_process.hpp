@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "base/result.hpp"
 #include "engine_core/frontend_link.hpp"
 #include "engine_core/scheduler_config.hpp"
-#include "proto/result.hpp"
 
 namespace waypoint {
 

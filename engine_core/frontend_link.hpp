@@ -19,9 +19,9 @@
 
 #include <zmq.hpp>
 
+#include "base/log.hpp"
 #include "proto/control_channel.hpp"
 #include "proto/engine_core_request.hpp"
-#include "proto/log.hpp"
 
 namespace waypoint {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cassert>
 
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

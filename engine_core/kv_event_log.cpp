@@ -2,7 +2,7 @@
 
 #include <bit>
 
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

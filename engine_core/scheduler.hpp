@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/result.hpp"
 #include "engine_core/clock.hpp"
 #include "engine_core/journey_tracer.hpp"
 #include "engine_core/kv_cache_manager.hpp"
@@ -18,7 +19,6 @@
 #include "engine_core/step_tracer.hpp"
 #include "proto/engine_core_output.hpp"
 #include "proto/model_runner_output.hpp"
-#include "proto/result.hpp"
 #include "proto/scheduler_output.hpp"
 
 namespace waypoint {

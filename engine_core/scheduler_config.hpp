@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <optional>
 
+#include "base/result.hpp"
 #include "engine_core/request_queue.hpp"
 #include "proto/engine_core_request.hpp"
-#include "proto/result.hpp"
 
 namespace waypoint {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <utility>
 
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

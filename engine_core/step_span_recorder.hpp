@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "proto/event_hub_frame.hpp"
-#include "proto/otlp_span.hpp"
-#include "proto/trace_context.hpp"
+#include "telemetry/otlp_span.hpp"
+#include "telemetry/trace_context.hpp"
 
 namespace waypoint {
 

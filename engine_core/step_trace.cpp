@@ -1,6 +1,6 @@
 #include "engine_core/step_trace.hpp"
 
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "proto/splitmix64.hpp"
+#include "base/splitmix64.hpp"
 
 namespace waypoint {
 

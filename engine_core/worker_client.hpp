@@ -10,8 +10,8 @@
 
 #include <zmq.hpp>
 
+#include "base/result.hpp"
 #include "proto/executor.hpp"
-#include "proto/result.hpp"
 
 namespace waypoint {
 

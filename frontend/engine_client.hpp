@@ -16,12 +16,12 @@
 
 #include <zmq.hpp>
 
+#include "base/log.hpp"
+#include "base/result.hpp"
 #include "frontend/request_metrics.hpp"
 #include "frontend/request_stream.hpp"
 #include "proto/engine_core_output.hpp"
 #include "proto/engine_core_request.hpp"
-#include "proto/log.hpp"
-#include "proto/result.hpp"
 
 namespace waypoint {
 

@@ -7,17 +7,17 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "base/log.hpp"
 #include "frontend/engine_client.hpp"
 #include "frontend/http_server.hpp"
 #include "frontend/journey_recorder.hpp"
 #include "frontend/openai_protocol.hpp"
 #include "frontend/openai_server.hpp"
 #include "frontend/request_span_recorder.hpp"
-#include "frontend/tokenizer.hpp"
-#include "frontend/tokenizer_config.hpp"
 #include "proto/control_channel.hpp"
-#include "proto/log.hpp"
-#include "proto/otlp_exporter.hpp"
+#include "telemetry/otlp_exporter.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/tokenizer_config.hpp"
 
 namespace waypoint {
 

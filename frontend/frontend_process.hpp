@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 
 namespace waypoint {
 

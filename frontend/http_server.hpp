@@ -30,7 +30,7 @@
 #include <utility>
 #include <vector>
 
-#include "proto/log.hpp"
+#include "base/log.hpp"
 
 namespace waypoint {
 

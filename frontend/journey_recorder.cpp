@@ -2,8 +2,8 @@
 
 #include <chrono>
 
-#include "proto/splitmix64.hpp"
-#include "proto/trace_attributes.hpp"
+#include "base/splitmix64.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

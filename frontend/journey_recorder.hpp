@@ -16,8 +16,8 @@
 
 #include "frontend/request_span_recorder.hpp"
 #include "proto/event_hub_frame.hpp"
-#include "proto/event_publisher.hpp"
 #include "proto/journey_event.hpp"
+#include "telemetry/event_publisher.hpp"
 
 namespace waypoint {
 

@@ -20,8 +20,8 @@
 
 #include <zmq.hpp>
 
+#include "base/log.hpp"
 #include "frontend/metrics_snapshot.hpp"
-#include "proto/log.hpp"
 
 namespace waypoint {
 

@@ -7,7 +7,7 @@
 #include <tuple>
 #include <utility>
 
-#include "frontend/utf8.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace waypoint {
 namespace {

@@ -15,8 +15,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/result.hpp"
 #include "proto/engine_core_request.hpp"
-#include "proto/result.hpp"
 
 namespace waypoint {
 

@@ -6,11 +6,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "frontend/incremental_detokenizer.hpp"
 #include "frontend/openai_response.hpp"
 #include "frontend/request_stream.hpp"
 #include "frontend/stop_string_matcher.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
+#include "tokenizer/incremental_detokenizer.hpp"
 
 namespace waypoint {
 

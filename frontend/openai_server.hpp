@@ -8,15 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "base/log.hpp"
 #include "frontend/engine_client.hpp"
 #include "frontend/http_server.hpp"
 #include "frontend/journey_recorder.hpp"
 #include "frontend/metrics_peers.hpp"
 #include "frontend/openai_protocol.hpp"
 #include "frontend/server_metrics.hpp"
-#include "frontend/tokenizer.hpp"
-#include "frontend/tokenizer_config.hpp"
-#include "proto/log.hpp"
+#include "tokenizer/tokenizer.hpp"
+#include "tokenizer/tokenizer_config.hpp"
 
 namespace waypoint {
 

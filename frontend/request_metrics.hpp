@@ -11,7 +11,7 @@
 
 #include "frontend/metrics_snapshot.hpp"
 #include "proto/engine_core_output.hpp"
-#include "proto/metric_definitions.hpp"
+#include "telemetry/metric_definitions.hpp"
 
 namespace waypoint {
 

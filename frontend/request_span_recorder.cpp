@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "frontend/journey_recorder.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

@@ -25,8 +25,8 @@
 
 #include "proto/event_hub_frame.hpp"
 #include "proto/journey_event.hpp"
-#include "proto/otlp_span.hpp"
-#include "proto/trace_context.hpp"
+#include "telemetry/otlp_span.hpp"
+#include "telemetry/trace_context.hpp"
 
 namespace waypoint {
 

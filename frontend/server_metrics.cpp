@@ -5,7 +5,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
-#include "proto/metric_definitions.hpp"
+#include "telemetry/metric_definitions.hpp"
 
 namespace waypoint {
 

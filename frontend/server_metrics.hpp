@@ -1,6 +1,6 @@
 #pragma once
 // The frontend's GET /metrics: vLLM's metric families (names, labels and
-// buckets from proto/metric_definitions.hpp) so existing dashboards and
+// buckets from telemetry/metric_definitions.hpp) so existing dashboards and
 // routers read it unchanged, plus Waypoint's own waypoint:* ones.
 //
 // With several frontends, the one scraped speaks for the whole server

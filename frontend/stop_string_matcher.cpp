@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "frontend/utf8.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace waypoint {
 

@@ -1,4 +1,4 @@
-#include "codec.hpp"
+#include "proto/codec.hpp"
 
 #include <exception>
 #include <new>

@@ -8,7 +8,7 @@
 
 #include <msgpack.hpp>
 
-#include "result.hpp"
+#include "base/result.hpp"
 
 namespace waypoint {
 

@@ -28,8 +28,8 @@
 
 #include <zmq.hpp>
 
-#include "proto/log.hpp"
-#include "proto/result.hpp"
+#include "base/log.hpp"
+#include "base/result.hpp"
 
 namespace waypoint::control {
 

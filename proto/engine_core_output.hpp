@@ -8,9 +8,9 @@
 
 #include <msgpack.hpp>
 
-#include "checked_enum.hpp"
-#include "engine_core_request.hpp"
-#include "journey_event.hpp"
+#include "proto/checked_enum.hpp"
+#include "proto/engine_core_request.hpp"
+#include "proto/journey_event.hpp"
 
 namespace waypoint {
 

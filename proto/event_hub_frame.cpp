@@ -1,10 +1,10 @@
-#include "event_hub_frame.hpp"
+#include "proto/event_hub_frame.hpp"
 
 #include <cstring>
 
 #include <msgpack.hpp>
 
-#include "codec.hpp"
+#include "proto/codec.hpp"
 
 namespace waypoint {
 

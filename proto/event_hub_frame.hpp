@@ -12,7 +12,7 @@
 #include <variant>
 #include <vector>
 
-#include "result.hpp"
+#include "base/result.hpp"
 
 namespace waypoint {
 

@@ -8,7 +8,7 @@
 
 #include <msgpack.hpp>
 
-#include "checked_enum.hpp"
+#include "proto/checked_enum.hpp"
 
 namespace waypoint {
 

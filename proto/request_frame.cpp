@@ -1,4 +1,4 @@
-#include "request_frame.hpp"
+#include "proto/request_frame.hpp"
 
 namespace waypoint {
 

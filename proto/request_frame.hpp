@@ -4,8 +4,8 @@
 #include <string>
 #include <string_view>
 
-#include "engine_core_request.hpp"
-#include "result.hpp"
+#include "base/result.hpp"
+#include "proto/engine_core_request.hpp"
 
 namespace waypoint {
 

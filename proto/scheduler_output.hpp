@@ -7,7 +7,7 @@
 
 #include <msgpack.hpp>
 
-#include "engine_core_request.hpp"
+#include "proto/engine_core_request.hpp"
 
 namespace waypoint {
 

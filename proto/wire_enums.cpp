@@ -1,6 +1,6 @@
 // Names of the wire enums, as they appear in traces and the OpenAI API.
-#include "engine_core_output.hpp"
-#include "journey_event.hpp"
+#include "proto/engine_core_output.hpp"
+#include "proto/journey_event.hpp"
 
 namespace waypoint {
 

@@ -2,56 +2,34 @@
 
 #include <algorithm>
 #include <iostream>
-#include <sstream>
 
 #include <boost/program_options.hpp>
 
-#include "tools/bench_command.hpp"
-#include "tools/events_command.hpp"
-#include "tools/fit_command.hpp"
-#include "tools/generate_command.hpp"
-#include "tools/make_model_command.hpp"
-#include "tools/serve_command.hpp"
-#include "tools/sim_command.hpp"
+#include "tools/subcommands.hpp"
 
 namespace po = boost::program_options;
 
 namespace waypoint::cli {
 
-// Alphabetical, as `waypoint --help` lists them.
-std::vector<Subcommand> subcommands() {
-  return {
-      bench_subcommand(),       engine_core_subcommand(), events_subcommand(),
-      fit_subcommand(),         frontend_subcommand(),    generate_subcommand(),
-      make_model_subcommand(),  serve_subcommand(),       sim_subcommand(),
-      worker_subcommand(),
-  };
-}
-
 namespace {
 
-void print_usage(const po::options_description& global, std::ostream& out) {
+void print_usage(std::span<const Subcommand> commands, const po::options_description& global,
+                 std::ostream& out) {
   out << "Waypoint " << WAYPOINT_VERSION
       << ": an LLM serving engine whose every request and step can be observed.\n\n"
-         "Usage: waypoint [--help] [--version] <command> [<args>]\n\n";
-  const auto commands = subcommands();
-  if (commands.empty()) {
-    out << "Commands: none yet; serve, generate, events, bench, fit, sim and make-model\n"
-           "arrive with their issues.\n\n";
-  } else {
-    out << "Commands:\n";
-    for (const auto& c : commands) {
-      out << "  " << c.name << std::string(14 - std::min<size_t>(c.name.size(), 12), ' ')
-          << c.summary << "\n";
-    }
-    out << "\nRun 'waypoint <command> --help' for a command's options.\n\n";
+         "Usage: waypoint [--help] [--version] <command> [<args>]\n\n"
+         "Commands:\n";
+  for (const auto& c : commands) {
+    out << "  " << c.name << std::string(14 - std::min<size_t>(c.name.size(), 12), ' ')
+        << c.summary << "\n";
   }
-  out << global;
+  out << "\nRun 'waypoint <command> --help' for a command's options.\n\n" << global;
 }
 
 }  // namespace
 
-int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+int run(std::span<const Subcommand> commands, const std::vector<std::string>& argv,
+        std::ostream& out, std::ostream& err) {
   po::options_description global("Options");
   global.add_options()("help,h", "print this help and exit")("version",
                                                              "print the version and exit");
@@ -73,18 +51,23 @@ int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& e
     return kExitOk;
   }
   if (vm.count("help") || first_positional == argv.end()) {
-    print_usage(global, vm.count("help") ? out : err);
+    print_usage(commands, global, vm.count("help") ? out : err);
     return vm.count("help") ? kExitOk : kExitUsage;
   }
 
   const std::string& name = *first_positional;
-  for (const auto& command : subcommands()) {
+  for (const auto& command : commands) {
     if (command.name == name) {
       return command.run(std::vector<std::string>(first_positional + 1, argv.end()), out, err);
     }
   }
   err << "waypoint: unknown command '" << name << "'; see 'waypoint --help'\n";
   return kExitUsage;
+}
+
+int run(const std::vector<std::string>& argv, std::ostream& out, std::ostream& err) {
+  const std::vector<Subcommand> all = subcommands();
+  return run(all, argv, out, err);
 }
 
 }  // namespace waypoint::cli

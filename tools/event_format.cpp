@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <type_traits>
 
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 

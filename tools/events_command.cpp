@@ -20,7 +20,7 @@
 #include <zmq_addon.hpp>
 
 #include "proto/event_hub_frame.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 #include "tools/event_format.hpp"
 
 namespace po = boost::program_options;

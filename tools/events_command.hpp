@@ -5,8 +5,8 @@
 // mark) is reported on stderr.
 #include <string>
 
-#include "proto/result.hpp"
-#include "tools/cli.hpp"
+#include "base/result.hpp"
+#include "base/subcommand.hpp"
 
 namespace waypoint::cli {
 

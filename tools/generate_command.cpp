@@ -10,7 +10,7 @@
 
 #include "engine_core/engine_step.hpp"
 #include "engine_core/scheduler.hpp"
-#include "frontend/tokenizer.hpp"
+#include "tokenizer/tokenizer.hpp"
 #include "worker/cpu_model_runner.hpp"
 #ifdef WAYPOINT_HAVE_CUDA
 #include "worker/cuda_model_runner.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-#include "tools/cli.hpp"
+#include "base/subcommand.hpp"
 
 namespace waypoint::cli {
 

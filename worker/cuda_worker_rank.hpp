@@ -7,9 +7,9 @@
 // least any rank holds. With a block count in its config it skips the exchange.
 #include <functional>
 
+#include "base/log.hpp"
+#include "base/result.hpp"
 #include "proto/control_channel.hpp"
-#include "proto/log.hpp"
-#include "proto/result.hpp"
 #include "worker/worker_process.hpp"
 #include "worker/worker_rank.hpp"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/model_config.hpp"
 
 namespace waypoint {

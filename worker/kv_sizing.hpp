@@ -7,7 +7,7 @@
 // KV cache. Pure arithmetic, so it is tested without a device.
 #include <cstdint>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 
 namespace waypoint {
 

@@ -23,7 +23,7 @@
 #include <filesystem>
 #include <span>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/model_loader.hpp"
 
 namespace waypoint {

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/model_config.hpp"
 #include "worker/weight_store.hpp"
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 
 namespace waypoint {
 

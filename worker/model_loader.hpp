@@ -6,7 +6,7 @@
 //    exactly one *.bin file and no config.json.
 #include <filesystem>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/model_config.hpp"
 #include "worker/weight_store.hpp"
 

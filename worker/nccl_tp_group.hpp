@@ -6,7 +6,7 @@
 // every rank then joins with the same id.
 #include <memory>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/device_tp_communicator.hpp"
 #include "worker/nccl_id.hpp"
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "proto/scheduler_output.hpp"
 
 namespace waypoint {

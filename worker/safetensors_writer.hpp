@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/dtype.hpp"
 
 namespace waypoint {

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/tp_communicator.hpp"
 
 namespace waypoint {

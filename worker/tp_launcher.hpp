@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/cpu_model_runner.hpp"
 #include "worker/shm_tp_group.hpp"
 #include "worker/weight_store.hpp"

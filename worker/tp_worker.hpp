@@ -1,8 +1,8 @@
 #pragma once
 // Running one model across tensor-parallel ranks on CPU: rank 0 drives the
 // steps (TpLeaderExecutor) and the other ranks follow (run_tp_follower).
+#include "base/result.hpp"
 #include "proto/executor.hpp"
-#include "proto/result.hpp"
 #include "worker/cpu_model_runner.hpp"
 #include "worker/shm_tp_group.hpp"
 

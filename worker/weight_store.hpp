@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 #include "worker/safetensors_file.hpp"
 
 namespace waypoint {

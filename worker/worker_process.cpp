@@ -10,10 +10,10 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "base/log.hpp"
 #include "proto/busy_poll.hpp"
 #include "proto/codec.hpp"
 #include "proto/control_channel.hpp"
-#include "proto/log.hpp"
 #include "proto/scheduler_output.hpp"
 #include "worker/cpu_model_runner.hpp"
 #ifdef WAYPOINT_HAVE_CUDA

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
-#include "proto/result.hpp"
+#include "base/result.hpp"
 
 namespace waypoint {
 

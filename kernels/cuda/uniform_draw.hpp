@@ -17,7 +17,7 @@
 
 namespace waypoint::kernels::cuda {
 
-// SplitMix64's output step, with the same constants as proto/splitmix64.hpp (a test
+// SplitMix64's output step, with the same constants as base/splitmix64.hpp (a test
 // checks they agree). Repeated here because that header's constexpr functions are
 // host-only to nvcc, and the kernels library does not depend on proto.
 WAYPOINT_UNIFORM_DRAW_HD constexpr std::uint64_t draw_splitmix64(std::uint64_t x) {

@@ -14,7 +14,7 @@
 
 #include "engine_core/scheduler.hpp"
 #include "engine_core/step_trace.hpp"
-#include "engine_core/synthetic_executor.hpp"
+#include "perf/synthetic_executor.hpp"
 #include "proto/codec.hpp"
 
 namespace waypoint {

@@ -13,8 +13,8 @@
 
 #include "engine_core/clock.hpp"
 #include "engine_core/scheduler.hpp"
-#include "engine_core/synthetic_executor.hpp"
-#include "proto/trace_attributes.hpp"
+#include "perf/synthetic_executor.hpp"
+#include "telemetry/trace_attributes.hpp"
 #include "scheduler_test_util.hpp"
 
 namespace waypoint {

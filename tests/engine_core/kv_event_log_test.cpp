@@ -12,7 +12,7 @@
 #include "engine_core/block_pool.hpp"
 #include "engine_core/clock.hpp"
 #include "engine_core/scheduler.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
 #include "scheduler_test_util.hpp"
 
 namespace waypoint {

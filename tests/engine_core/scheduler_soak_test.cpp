@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "engine_core/scheduler.hpp"
-#include "engine_core/synthetic_executor.hpp"
+#include "perf/synthetic_executor.hpp"
 #include "proto/codec.hpp"
 #include "worker/request_state_cache.hpp"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine_core/clock.hpp"
-#include "engine_core/synthetic_executor.hpp"
+#include "perf/synthetic_executor.hpp"
 #include "scheduler_test_util.hpp"
 
 namespace waypoint {

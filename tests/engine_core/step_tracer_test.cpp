@@ -11,8 +11,8 @@
 
 #include "engine_core/engine_step.hpp"
 #include "engine_core/scheduler.hpp"
-#include "engine_core/synthetic_executor.hpp"
-#include "proto/trace_attributes.hpp"
+#include "perf/synthetic_executor.hpp"
+#include "telemetry/trace_attributes.hpp"
 #include "tests/engine_core/scheduler_test_util.hpp"
 
 namespace waypoint {

@@ -9,8 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/log.hpp"
 #include "frontend/metrics_peers.hpp"
-#include "proto/log.hpp"
 #include "tests/worker/scratch_dir.hpp"
 
 namespace waypoint {

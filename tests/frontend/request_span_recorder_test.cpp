@@ -11,8 +11,8 @@
 #include <gtest/gtest.h>
 
 #include "frontend/journey_recorder.hpp"
-#include "proto/trace_attributes.hpp"
-#include "tests/proto/list_span_sink.hpp"
+#include "telemetry/trace_attributes.hpp"
+#include "tests/telemetry/list_span_sink.hpp"
 
 namespace waypoint {
 namespace {

@@ -15,7 +15,7 @@
 #include "frontend/request_tracker.hpp"
 #include "frontend/server_metrics.hpp"
 #include "proto/codec.hpp"
-#include "proto/metric_definitions.hpp"
+#include "telemetry/metric_definitions.hpp"
 #include "tests/frontend/exposition.hpp"
 #include "tests/frontend/promtool.hpp"
 

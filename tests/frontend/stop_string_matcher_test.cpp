@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "frontend/utf8.hpp"
+#include "tokenizer/utf8.hpp"
 
 namespace waypoint {
 namespace {

@@ -8,7 +8,7 @@
 #include <set>
 #include <vector>
 
-#include "proto/splitmix64.hpp"
+#include "base/splitmix64.hpp"
 
 namespace waypoint::kernels {
 namespace {

@@ -30,13 +30,13 @@
 #include <zmq.hpp>
 
 #include "proto/event_hub_frame.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
+#include "tests/closed_port.hpp"
+#include "tests/launcher/hub_test_support.hpp"
 #include "tests/serve/http_client.hpp"
 #include "tests/serve/serve_process.hpp"
 #include "tests/serve/test_server.hpp"
-#include "tests/closed_port.hpp"
 #include "tests/wait_for.hpp"
-#include "tests/tools/hub_test_support.hpp"
 
 namespace waypoint::testing {
 namespace {

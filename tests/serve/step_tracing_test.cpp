@@ -15,11 +15,11 @@
 #include <zmq.hpp>
 
 #include "proto/event_hub_frame.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
+#include "tests/launcher/hub_test_support.hpp"
 #include "tests/serve/events_recorder.hpp"
 #include "tests/serve/http_client.hpp"
 #include "tests/serve/test_server.hpp"
-#include "tests/tools/hub_test_support.hpp"
 #include "tests/worker/scratch_dir.hpp"
 
 namespace waypoint::testing {

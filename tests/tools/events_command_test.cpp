@@ -25,12 +25,12 @@
 #include <zmq_addon.hpp>
 
 #include "engine_core/step_trace.hpp"
+#include "launcher/event_hub.hpp"
 #include "proto/event_hub_frame.hpp"
-#include "proto/trace_attributes.hpp"
+#include "telemetry/trace_attributes.hpp"
+#include "tests/launcher/hub_test_support.hpp"
 #include "tools/cli.hpp"
 #include "tools/event_format.hpp"
-#include "tests/tools/hub_test_support.hpp"
-#include "tools/event_hub.hpp"
 #include "tools/events_command.hpp"
 
 extern char** environ;

@@ -25,8 +25,8 @@
 
 #include <benchmark/benchmark.h>
 
-#include "proto/splitmix64.hpp"
-#include "tools/model_presets.hpp"
+#include "base/splitmix64.hpp"
+#include "modelgen/model_presets.hpp"
 #include "worker/cuda_model_runner.hpp"
 #include "worker/model_config.hpp"
 

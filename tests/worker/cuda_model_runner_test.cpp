@@ -64,7 +64,7 @@ ModelConfig gpu_config(bool qwen2) {
   return c;
 }
 
-// The make-model tiny preset's shape (tools/model_presets.cpp) but a 256-token
+// The make-model tiny preset's shape (modelgen/model_presets.cpp) but a 256-token
 // vocabulary, as the prompts use tokens below 250.
 ModelConfig tiny_preset_config() {
   ModelConfig c = testing::tiny_config(false);

@@ -1,0 +1,10 @@
+#pragma once
+// `waypoint bench`: drives a running server's OpenAI API with an open-loop
+// workload and reports what vLLM's benchmark_serving reports (DESIGN.md §6).
+#include "base/subcommand.hpp"
+
+namespace waypoint::cli {
+
+Subcommand bench_subcommand();
+
+}  // namespace waypoint::cli
