@@ -4,9 +4,9 @@
 #include <chrono>
 #include <optional>
 
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "base/json_config.hpp"
 #include "base/log.hpp"
 #include "engine_core/clock.hpp"
 #include "engine_core/engine_step.hpp"
@@ -22,83 +22,25 @@
 
 namespace waypoint {
 
-using nlohmann::json;
+NLOHMANN_JSON_SERIALIZE_ENUM(SchedulingPolicy, {{SchedulingPolicy::FCFS, "fcfs"},
+                                                {SchedulingPolicy::PRIORITY, "priority"}})
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(StepTracingConfig, enabled, sample_rate,
+                                                rich_subsample_rate, closure_interval, seed)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(SchedulerConfig, max_num_batched_tokens,
+                                                max_num_seqs, max_model_len,
+                                                long_prefill_token_threshold, block_size,
+                                                num_blocks, enable_prefix_caching, policy,
+                                                eos_token_id, enable_journey_tracing, step_tracing)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrontendEndpoints, requests, outputs)
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(EngineCoreProcessConfig, scheduler, engine_index,
+                                                world_size, frontends, steps_endpoint,
+                                                reply_endpoint, events_endpoint, kv_events,
+                                                otlp_traces_endpoint, busy_poll_us)
 
-std::string to_json_text(const EngineCoreProcessConfig& c) {
-  const SchedulerConfig& s = c.scheduler;
-  json frontends = json::array();
-  for (const auto& f : c.frontends) {
-    frontends.push_back({{"requests", f.requests}, {"outputs", f.outputs}});
-  }
-  return json{{"scheduler",
-               {{"max_num_batched_tokens", s.max_num_batched_tokens},
-                {"max_num_seqs", s.max_num_seqs},
-                {"max_model_len", s.max_model_len},
-                {"long_prefill_token_threshold", s.long_prefill_token_threshold},
-                {"block_size", s.block_size},
-                {"num_blocks", s.num_blocks},
-                {"enable_prefix_caching", s.enable_prefix_caching},
-                {"policy", s.policy == SchedulingPolicy::PRIORITY ? "priority" : "fcfs"},
-                {"eos_token_id", s.eos_token_id ? json(*s.eos_token_id) : json(nullptr)},
-                {"enable_journey_tracing", s.enable_journey_tracing},
-                {"step_tracing",
-                 {{"enabled", s.step_tracing.enabled},
-                  {"sample_rate", s.step_tracing.sample_rate},
-                  {"rich_subsample_rate", s.step_tracing.rich_subsample_rate},
-                  {"closure_interval", s.step_tracing.closure_interval},
-                  {"seed", s.step_tracing.seed}}}}},
-              {"engine_index", c.engine_index},
-              {"world_size", c.world_size},
-              {"frontends", frontends},
-              {"steps_endpoint", c.steps_endpoint},
-              {"reply_endpoint", c.reply_endpoint},
-              {"events_endpoint", c.events_endpoint},
-              {"kv_events", c.kv_events},
-              {"otlp_traces_endpoint", c.otlp_traces_endpoint},
-              {"busy_poll_us", c.busy_poll_us}}
-      .dump();
-}
+std::string to_json_text(const EngineCoreProcessConfig& c) { return json_text(c); }
 
 Result<EngineCoreProcessConfig> engine_core_config_from_json(const std::string& text) {
-  try {
-    const json j = json::parse(text);
-    EngineCoreProcessConfig c;
-    const json& s = j.at("scheduler");
-    c.scheduler.max_num_batched_tokens = s.at("max_num_batched_tokens").get<int32_t>();
-    c.scheduler.max_num_seqs = s.at("max_num_seqs").get<int32_t>();
-    c.scheduler.max_model_len = s.at("max_model_len").get<int32_t>();
-    c.scheduler.long_prefill_token_threshold = s.at("long_prefill_token_threshold").get<int32_t>();
-    c.scheduler.block_size = s.at("block_size").get<int32_t>();
-    c.scheduler.num_blocks = s.at("num_blocks").get<int32_t>();
-    c.scheduler.enable_prefix_caching = s.at("enable_prefix_caching").get<bool>();
-    c.scheduler.policy = s.at("policy").get<std::string>() == "priority"
-                             ? SchedulingPolicy::PRIORITY
-                             : SchedulingPolicy::FCFS;
-    if (!s.at("eos_token_id").is_null())
-      c.scheduler.eos_token_id = s["eos_token_id"].get<int32_t>();
-    c.scheduler.enable_journey_tracing = s.at("enable_journey_tracing").get<bool>();
-    const json& st = s.at("step_tracing");
-    c.scheduler.step_tracing.enabled = st.at("enabled").get<bool>();
-    c.scheduler.step_tracing.sample_rate = st.at("sample_rate").get<double>();
-    c.scheduler.step_tracing.rich_subsample_rate = st.at("rich_subsample_rate").get<double>();
-    c.scheduler.step_tracing.closure_interval = st.at("closure_interval").get<int32_t>();
-    c.scheduler.step_tracing.seed = st.at("seed").get<uint64_t>();
-    c.engine_index = j.at("engine_index").get<int32_t>();
-    c.world_size = j.at("world_size").get<int32_t>();
-    for (const auto& f : j.at("frontends")) {
-      c.frontends.push_back(
-          {f.at("requests").get<std::string>(), f.at("outputs").get<std::string>()});
-    }
-    c.steps_endpoint = j.at("steps_endpoint").get<std::string>();
-    c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
-    c.events_endpoint = j.at("events_endpoint").get<std::string>();
-    c.kv_events = j.at("kv_events").get<bool>();
-    c.otlp_traces_endpoint = j.at("otlp_traces_endpoint").get<std::string>();
-    c.busy_poll_us = j.value("busy_poll_us", c.busy_poll_us);
-    return c;
-  } catch (const json::exception& e) {
-    return Error{std::string("engine core config: ") + e.what()};
-  }
+  return from_json_text<EngineCoreProcessConfig>(text, "engine core config");
 }
 
 namespace {

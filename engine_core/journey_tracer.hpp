@@ -1,5 +1,5 @@
 #pragma once
-// Request journey tracing in the engine core (DESIGN.md §5, seeds/000): the
+// Request journey tracing in the engine core (docs/journey-tracing.md): the
 // scheduler reports each transition of a traced request (QUEUED, SCHEDULED,
 // FIRST_TOKEN, PREEMPTED, FINISHED) as it happens, with a full progress
 // snapshot. Events wait in a buffer per client and ride on that client's next

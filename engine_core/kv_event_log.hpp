@@ -1,5 +1,5 @@
 #pragma once
-// What the prefix cache gained and lost, for `--kv-events` (DESIGN.md §5,
+// What the prefix cache gained and lost, for `--kv-events` (docs/architecture.md, "Observability",
 // vLLM's KV cache events): BlockStored when full blocks enter the cache,
 // BlockRemoved when a cached block is evicted or dropped, AllBlocksCleared on
 // a prefix-cache reset. The block pool records into the log as it works; the

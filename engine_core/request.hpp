@@ -53,7 +53,7 @@ struct Request {
   std::vector<KVCacheBlock*> kv_blocks;
   int32_t num_cached_blocks = 0;
 
-  // Journey tracing (DESIGN.md §5): whether the request is traced, and how
+  // Journey tracing (docs/architecture.md, "Observability"): whether the request is traced, and how
   // far its prefill ever got, a high-water mark that survives preemption.
   bool journey_traced = false;
   int32_t journey_prefill_hiwater = 0;

@@ -1,7 +1,7 @@
 #pragma once
-// The vLLM V1 scheduler (DESIGN.md §4): each step fills a token budget with
-// running requests first, then waiting ones, chunking long prefills and
-// preempting by recompute when the KV pool runs out.
+// The vLLM V1 scheduler (docs/architecture.md, "Scheduler and KV cache"): each step fills a token
+// budget with running requests first, then waiting ones, chunking long prefills and preempting by
+// recompute when the KV pool runs out.
 #include <cstdint>
 #include <memory>
 #include <span>

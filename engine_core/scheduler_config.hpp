@@ -9,7 +9,7 @@
 
 namespace waypoint {
 
-// Step tracing (DESIGN.md §5, seeds/002): which steps publish a
+// Step tracing (docs/step-tracing.md): which steps publish a
 // step.BATCH_SUMMARY, and which of those also a step.REQUEST_SNAPSHOT per
 // running request.
 struct StepTracingConfig {

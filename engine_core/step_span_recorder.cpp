@@ -36,7 +36,7 @@ StepSpanRecorder::StepSpanRecorder(SpanSink& sink, int64_t closure_interval)
 StepSpanRecorder::~StepSpanRecorder() { close(); }
 
 uint64_t StepSpanRecorder::window_of(uint64_t step_id) const {
-  // Steps count from 1 (DESIGN.md §5); window k holds [k*N+1, (k+1)*N].
+  // Steps count from 1 (docs/architecture.md, "Observability"); window k holds [k*N+1, (k+1)*N].
   return step_id == 0 ? 0 : (step_id - 1) / interval_;
 }
 

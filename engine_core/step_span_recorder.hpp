@@ -1,6 +1,6 @@
 #pragma once
-// Step events on OpenTelemetry spans (DESIGN.md §5): the step.BATCH_SUMMARY
-// and step.REQUEST_SNAPSHOT events of sampled steps go, as span events, on a
+// Step events on OpenTelemetry spans (docs/architecture.md, "Observability"): the
+// step.BATCH_SUMMARY and step.REQUEST_SNAPSHOT events of sampled steps go, as span events, on a
 // `scheduler_steps` span (scope vllm.scheduler.step, kind INTERNAL) that
 // covers a window of --step-tracing-closure-interval steps, [k*N+1, (k+1)*N].
 // A window's span is closed, and handed to the exporter, when its last step

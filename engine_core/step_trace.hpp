@@ -1,6 +1,6 @@
 #pragma once
-// What step tracing records about one sampled scheduler step (DESIGN.md §5,
-// seeds/002): plain data, filled on the step loop, and turned into hub events
+// What step tracing records about one sampled scheduler step (docs/step-tracing.md):
+// plain data, filled on the step loop, and turned into hub events
 // and OTLP span events later, on a sender thread.
 #include <cstdint>
 #include <string>
@@ -34,7 +34,7 @@ struct BatchSummary {
   int32_t num_finished = 0;
   int32_t num_preempted = 0;
 
-  // Features a step-time model needs (DESIGN.md §5).
+  // Features a step-time model needs (docs/architecture.md, "Observability").
   int32_t prefill_cached_tokens = 0;   // prefix-cache hits of the requests admitted this step
   int64_t decode_ctx_tokens_sum = 0;   // context each decode attends over, summed
   int64_t prefill_ctx_tokens_sum = 0;  // context at the end of each prefill chunk, summed
@@ -70,8 +70,8 @@ struct StepRecord {
 };
 
 // The hub's and the OTLP spans' shape: one BATCH_SUMMARY, then the
-// snapshots, keyed by the attribute names of DESIGN.md §5. `epoch_offset_ns`
-// (wall clock minus steady clock) gives ts.epoch_ns.
+// snapshots, keyed by the attribute names of docs/architecture.md, "Observability".
+// `epoch_offset_ns` (wall clock minus steady clock) gives ts.epoch_ns.
 std::vector<HubEvent> step_hub_events(const StepRecord& record, int64_t epoch_offset_ns);
 
 }  // namespace waypoint

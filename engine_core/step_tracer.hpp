@@ -1,5 +1,5 @@
 #pragma once
-// Step tracing in the scheduler (DESIGN.md §5, seeds/002). Each step reads
+// Step tracing in the scheduler (docs/step-tracing.md). Each step reads
 // the clock four times (schedule begins and ends, update begins and ends),
 // so a summary's duration covers the whole step with the model's execution
 // finished, not only the scheduler's CPU time. Sampling has two stages: a

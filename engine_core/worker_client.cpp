@@ -14,7 +14,7 @@ WorkerClient::WorkerClient(zmq::context_t& context, const std::string& steps_end
                            const std::atomic<bool>& stop, std::chrono::microseconds busy_poll)
     : steps_(context, zmq::socket_type::xpub),
       replies_(context, zmq::socket_type::pull),
-      world_size_(world_size),
+      subscribers_(world_size),
       stop_(stop),
       busy_poll_(busy_poll) {
   // Verbose: every rank's subscription arrives, even though all subscribe to
@@ -26,15 +26,26 @@ WorkerClient::WorkerClient(zmq::context_t& context, const std::string& steps_end
   replies_.bind(reply_endpoint);
 }
 
+WorkerClient::WorkerClient(zmq::context_t& context, const std::string& steps_endpoint,
+                           int32_t world_size, Executor& local_rank0)
+    : steps_(context, zmq::socket_type::xpub),
+      subscribers_(world_size - 1),
+      local_rank0_(&local_rank0),
+      stop_(never_stop_) {
+  steps_.set(zmq::sockopt::xpub_verbose, 1);
+  steps_.set(zmq::sockopt::linger, 0);
+  steps_.bind(steps_endpoint);
+}
+
 Result<void> WorkerClient::wait_for_ranks(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   int32_t joined = 0;
-  while (joined < world_size_) {
+  while (joined < subscribers_) {
     if (stop_.load()) return Error{"stopped while waiting for the workers"};
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) {
-      return Error{std::to_string(joined) + " of " + std::to_string(world_size_) +
+      return Error{std::to_string(joined) + " of " + std::to_string(subscribers_) +
                    " workers joined the step broadcast"};
     }
     zmq::pollitem_t item{steps_.handle(), 0, ZMQ_POLLIN, 0};
@@ -51,6 +62,12 @@ Result<void> WorkerClient::wait_for_ranks(std::chrono::milliseconds timeout) {
 ModelRunnerOutput WorkerClient::execute_model(const SchedulerOutput& step) {
   buffer_ = encode(step);
   steps_.send(zmq::buffer(buffer_), zmq::send_flags::none);
+  // Rank 0 here all-reduces with the others as they run the same step.
+  if (local_rank0_ != nullptr) return local_rank0_->execute_model(step);
+  return await_reply(step);
+}
+
+ModelRunnerOutput WorkerClient::await_reply(const SchedulerOutput& step) {
   zmq::pollitem_t items[] = {{replies_.handle(), 0, ZMQ_POLLIN, 0},
                              {steps_.handle(), 0, ZMQ_POLLIN, 0}};
   auto spin = busy_poll_;

@@ -1,9 +1,9 @@
 #pragma once
-// The event hub (DESIGN.md §1, §5), hosted by the `waypoint serve` launcher
-// on its own thread. Producers' PUB sockets connect to the XSUB intake and
-// send [topic, payload]; the hub stamps one global sequence number on each
-// message and republishes [topic, seq (u64 big-endian), payload] on the
-// public XPUB. It keeps the last `buffer_messages` messages for replay.
+// The event hub (docs/architecture.md, "Processes" and "Observability"), hosted by the `waypoint
+// serve` launcher on its own thread. Producers' PUB sockets connect to the XSUB intake and send
+// [topic, payload]; the hub stamps one global sequence number on each message and republishes
+// [topic, seq (u64 big-endian), payload] on the public XPUB. It keeps the last `buffer_messages`
+// messages for replay.
 //
 // Replay, on a ROUTER: a DEALER sends one frame, the start seq as 8 bytes
 // big-endian, and receives [topic, seq, payload] for every buffered message

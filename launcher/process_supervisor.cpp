@@ -29,6 +29,7 @@ Result<pid_t> ProcessSupervisor::spawn(const std::string& name,
   for (auto& a : argv_storage) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  const char* executable = executable_.c_str();
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return Error{"cannot start " + name + ": fork: " + std::strerror(errno)};
@@ -37,10 +38,13 @@ Result<pid_t> ProcessSupervisor::spawn(const std::string& name,
     ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);  // the launcher died before prctl
+    // The child starts with default signal handling: handled signals reset at
+    // exec by themselves, but the launcher's ignored SIGPIPE would carry over.
     sigset_t none;
     sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);  // the launcher blocks signals for its signalfd
-    ::execv("/proc/self/exe", argv.data());
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::execv(executable, argv.data());
     ::_exit(127);
   }
   children_.push_back({name, pid});

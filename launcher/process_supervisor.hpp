@@ -1,13 +1,14 @@
 #pragma once
 // The launcher's children: started by fork+exec of this same binary (a fresh
-// process, no inherited threads), each in its own process group so a Ctrl-C
-// at the terminal reaches only the launcher, which then drains them in order.
+// process, no inherited threads; a test names the waypoint binary instead), each in its own process
+// group so a Ctrl-C at the terminal reaches only the launcher, which then drains them in order.
 // Each child asks the kernel to kill it if the launcher dies, so no child is
 // ever orphaned. The destructor kills and reaps whatever is still running.
 #include <sys/types.h>
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/result.hpp"
@@ -16,12 +17,13 @@ namespace waypoint {
 
 class ProcessSupervisor {
  public:
-  ProcessSupervisor() = default;
+  explicit ProcessSupervisor(std::string executable = "/proc/self/exe")
+      : executable_(std::move(executable)) {}
   ~ProcessSupervisor();
   ProcessSupervisor(const ProcessSupervisor&) = delete;
   ProcessSupervisor& operator=(const ProcessSupervisor&) = delete;
 
-  // Runs `/proc/self/exe args...` as the child called `name`.
+  // Runs `executable args...` as the child called `name`.
   Result<pid_t> spawn(const std::string& name, const std::vector<std::string>& args);
 
   struct Exit {
@@ -45,6 +47,7 @@ class ProcessSupervisor {
     std::string name;
     pid_t pid;
   };
+  std::string executable_;
   std::vector<Child> children_;
 };
 

@@ -3,16 +3,11 @@
 
 namespace waypoint::cli {
 
-// `waypoint serve`: the launcher. It starts the frontend(s), the engine core
-// and one worker per tensor-parallel rank as separate processes, brings them
-// up through the control handshake, supervises them, and drains them on
-// SIGINT/SIGTERM.
+// `waypoint serve`: the launcher. It checks the device and the model, plans
+// the processes (serve_plan.hpp), starts the frontend(s), the engine core and
+// one worker per tensor-parallel rank, brings them up through the control
+// handshake (bring_up.hpp), supervises them and drains them on SIGINT/SIGTERM
+// (supervision.hpp).
 Subcommand serve_subcommand();
-
-// The processes serve starts, as subcommands of the same binary. Not for
-// people to run: each connects back to its launcher for its configuration.
-Subcommand engine_core_subcommand();
-Subcommand worker_subcommand();
-Subcommand frontend_subcommand();
 
 }  // namespace waypoint::cli

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <sstream>
 
 #include <boost/program_options.hpp>
 
+#include "base/command_line.hpp"
 #include "worker/device_selection.hpp"
 #include "worker/kv_sizing.hpp"
 
@@ -15,12 +15,11 @@ namespace po = boost::program_options;
 
 namespace waypoint::cli {
 
-Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& args) {
-  ParsedServeOptions parsed;
-  ServeOptions& o = parsed.options;
-  po::options_description opts("waypoint serve options");
-  opts.add_options()("help,h", "print this help and exit")(
-      "model", po::value(&o.model), "model directory; default: the built-in demo model")(
+namespace {
+
+void add_serve_options(po::options_description& opts, ServeOptions& o) {
+  opts.add_options()("model", po::value(&o.model),
+                     "model directory; default: the built-in demo model")(
       "served-model-name", po::value(&o.served_model_name),
       "the name clients use; default: the model directory's name")(
       "host", po::value(&o.host)->default_value(o.host), "address to listen on")(
@@ -37,9 +36,9 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       "sizes the KV cache on cuda")(
       "busy-poll-us", po::value(&o.busy_poll_us)->default_value(o.busy_poll_us),
       "microseconds the engine core and the workers spin awaiting a step or its result "
-      "before they sleep; 0: never spin")(
-      "max-model-len", po::value(&o.max_model_len)->default_value(0),
-      "prompt plus output cap; 0: the model's maximum")(
+      "before they sleep; 0: never spin")("max-model-len",
+                                          po::value(&o.max_model_len)->default_value(0),
+                                          "prompt plus output cap; 0: the model's maximum")(
       "max-num-seqs", po::value(&o.max_num_seqs)->default_value(256), "requests running at once")(
       "max-num-batched-tokens", po::value(&o.max_num_batched_tokens)->default_value(0),
       "token budget per step; 0: max(2048, max-model-len)")(
@@ -50,8 +49,8 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       "force this many KV blocks (any device)")(
       "kv-cache-memory-bytes", po::value(&o.kv_cache_memory_bytes)->default_value(0),
       "KV cache bytes per worker; 0: from --gpu-memory-utilization on cuda, else room for "
-      "max-num-seqs full requests, at most 2 GiB")(
-      "enable-prefix-caching", "reuse KV blocks of shared prefixes (default)")(
+      "max-num-seqs full requests, at most 2 GiB")("enable-prefix-caching",
+                                                   "reuse KV blocks of shared prefixes (default)")(
       "no-enable-prefix-caching", "turn prefix caching off")(
       "scheduling-policy", po::value(&o.scheduling_policy)->default_value("fcfs"),
       "fcfs or priority")("seed", po::value(&o.seed)->default_value(0),
@@ -65,8 +64,7 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       "seconds in-flight requests get to finish on SIGINT/SIGTERM")(
       "enable-journey-tracing", po::bool_switch(&o.enable_journey_tracing),
       "emit request journey events (core and API) to the event hub")(
-      "journey-tracing-sample-rate",
-      po::value(&o.journey_tracing_sample_rate)->default_value(1.0),
+      "journey-tracing-sample-rate", po::value(&o.journey_tracing_sample_rate)->default_value(1.0),
       "fraction of requests traced, decided once per request in the frontend")(
       "event-endpoint", po::value(&o.event_endpoint)->default_value(o.event_endpoint),
       "the event hub's XPUB: where `waypoint events` and other subscribers connect")(
@@ -91,20 +89,11 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
       "steps per OTLP step span (scope vllm.scheduler.step)")(
       "otlp-traces-endpoint", po::value(&o.otlp_traces_endpoint),
       "export OTLP/HTTP JSON spans to URL/v1/traces (turns journey tracing on)");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      std::ostringstream help;
-      help << "Usage: waypoint serve [--model DIR] [options]\n\n" << opts;
-      parsed.help = help.str();
-      return parsed;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    return Error{e.what()};
-  }
-  auto usage = [](std::string message) -> Result<ParsedServeOptions> { return Error{std::move(message)}; };
+}
+
+// The flags' values, each alone; an error names the flag.
+Result<void> check_serve_options(const ServeOptions& o) {
+  auto usage = [](std::string message) -> Result<void> { return Error{std::move(message)}; };
   if (o.api_server_count < 1 || o.api_server_count > 64)
     return usage("--api-server-count must be between 1 and 64");
   if (o.tensor_parallel_size < 1 || o.tensor_parallel_size > 16)
@@ -134,7 +123,24 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
                  "'");
   if (o.event_endpoint.empty()) return usage("--event-endpoint must not be empty");
   if (o.event_replay_endpoint.empty()) return usage("--event-replay-endpoint must not be empty");
-  o.enable_prefix_caching = vm.count("no-enable-prefix-caching") == 0;
+  return {};
+}
+
+}  // namespace
+
+Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& args) {
+  ParsedServeOptions parsed;
+  ServeOptions& o = parsed.options;
+  cli::CommandLine command_line("serve", "Usage: waypoint serve [--model DIR] [options]\n\n");
+  add_serve_options(command_line.options(), o);
+  auto outcome = command_line.parse(args);
+  if (!outcome) return outcome.error();
+  if (*outcome == cli::CommandLine::Outcome::kHelp) {
+    parsed.help = command_line.help();
+    return parsed;
+  }
+  if (auto ok = check_serve_options(o); !ok) return ok.error();
+  o.enable_prefix_caching = !command_line.given("no-enable-prefix-caching");
   return parsed;
 }
 

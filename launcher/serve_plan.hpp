@@ -41,7 +41,7 @@ struct ServeOptions {
   // How long the engine core and the workers spin on the step sockets before
   // they sleep (proto/busy_poll.hpp); 0 never spins.
   int64_t busy_poll_us = 1000;
-  // Observability (DESIGN.md §5).
+  // Observability (docs/architecture.md, "Observability").
   bool enable_journey_tracing = false;
   double journey_tracing_sample_rate = 1.0;
   std::string event_endpoint = "tcp://127.0.0.1:5557";
@@ -69,11 +69,11 @@ Result<ParsedServeOptions> parse_serve_options(const std::vector<std::string>& a
 struct ServeEndpoints {
   std::string steps;
   std::string replies;
-  std::string event_intake;  // the hub's XSUB
+  std::string event_intake;                    // the hub's XSUB
   std::vector<std::string> frontend_requests;  // by client index
   std::vector<std::string> frontend_outputs;
   std::vector<std::string> frontend_metrics;  // each frontend's scrape-aggregation endpoint
-  std::string tp_shm_path;  // empty below TP 2
+  std::string tp_shm_path;                    // empty below TP 2
 };
 
 struct ServePlan {

@@ -10,6 +10,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/command_line.hpp"
 #include "modelgen/model_presets.hpp"
 #include "modelgen/random_weights.hpp"
 #include "modelgen/tokenizer_files.hpp"
@@ -120,13 +121,33 @@ std::string with_commas(int64_t n) {
   return out;
 }
 
+// --out: an empty or new directory, or with --force any directory, whose old
+// weights are removed.
+Result<void> prepare_out_dir(const fs::path& dir, bool force) {
+  std::error_code ec;
+  if (fs::exists(dir, ec)) {
+    if (!fs::is_directory(dir, ec)) return Error{dir.string() + " exists and is not a directory"};
+    if (!fs::is_empty(dir, ec) && !force) {
+      return Error{dir.string() + " is a non-empty directory; pass --force to write into it"};
+    }
+  }
+  fs::create_directories(dir, ec);
+  if (ec) return Error{"cannot create " + dir.string() + ": " + ec.message()};
+  remove_old_weights(dir);
+  return {};
+}
+
 int run_make_model(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
-  po::options_description opts("waypoint make-model options");
   std::string out_dir, preset_name, dtype_name;
   uint64_t seed = 0;
   size_t shards = 1;
-  opts.add_options()("help,h", "print this help and exit")("out", po::value(&out_dir)->required(),
-                                                           "model directory to write")(
+  CommandLine cl("make-model",
+                 "Usage: waypoint make-model --out DIR "
+                 "[--preset tiny|small|llama-3.2-1b-shape|llama-3.1-8b-shape] [--seed N] "
+                 "[--dtype f32|bf16] [--shards K] [--force]\n\n"
+                 "The *-shape presets copy the shapes of Llama-3.2-1B and Llama-3.1-8B but their "
+                 "weights are random: they are NOT those models (timing fixtures only).\n\n");
+  cl.options().add_options()("out", po::value(&out_dir)->required(), "model directory to write")(
       "preset", po::value(&preset_name)->default_value("tiny"),
       "tiny (demo, ~125K parameters), small (~110M), or llama-3.2-1b-shape (1.24B) / "
       "llama-3.1-8b-shape (8.03B): those models' exact shapes with RANDOM weights, for "
@@ -138,23 +159,7 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
       "shards", po::value(&shards)->default_value(1),
       "safetensors files; more than 1 adds model.safetensors.index.json")(
       "force", "write into --out even when it is a non-empty directory");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      out << "Usage: waypoint make-model --out DIR "
-             "[--preset tiny|small|llama-3.2-1b-shape|llama-3.1-8b-shape] [--seed N] "
-             "[--dtype f32|bf16] [--shards K] [--force]\n\n"
-          << "The *-shape presets copy the shapes of Llama-3.2-1B and Llama-3.1-8B but their "
-             "weights are random: they are NOT those models (timing fixtures only).\n\n"
-          << opts;
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    err << "waypoint make-model: " << e.what() << "\n";
-    return kExitUsage;
-  }
+  if (auto exit = cl.parse_or_exit(args, out, err)) return *exit;
   std::optional<ModelPreset> preset = tools::find_preset(preset_name);
   if (!preset) {
     std::string names;
@@ -176,24 +181,10 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
   }
 
   const fs::path dir(out_dir);
-  std::error_code ec;
-  if (fs::exists(dir, ec)) {
-    if (!fs::is_directory(dir, ec)) {
-      err << "waypoint make-model: " << dir.string() << " exists and is not a directory\n";
-      return kExitFailure;
-    }
-    if (!fs::is_empty(dir, ec) && !vm.count("force")) {
-      err << "waypoint make-model: " << dir.string()
-          << " is a non-empty directory; pass --force to write into it\n";
-      return kExitFailure;
-    }
-  }
-  fs::create_directories(dir, ec);
-  if (ec) {
-    err << "waypoint make-model: cannot create " << dir.string() << ": " << ec.message() << "\n";
+  if (auto ready = prepare_out_dir(dir, cl.given("force")); !ready) {
+    err << "waypoint make-model: " << ready.error().message << "\n";
     return kExitFailure;
   }
-  remove_old_weights(dir);
 
   // The tokenizer fixes the vocabulary size; it always fills the preset's exactly, so the
   // parameter count printed is the preset's.

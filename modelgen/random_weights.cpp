@@ -11,7 +11,6 @@ namespace {
 constexpr double kTwoPow33 = 8589934592.0;
 constexpr double kTwoPow53 = 9007199254740992.0;
 
-
 // Weight scales: a well-conditioned forward pass whose greedy choice depends on the whole
 // context and is rarely close to a tie.
 //  - q, k, v, gate, up ~ N(0, 1/fan_in): every output feature of an RMS-normalised input

@@ -1,7 +1,7 @@
 #include "perf/bench_client.hpp"
 
-#include <chrono>
 #include <charconv>
+#include <chrono>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -102,8 +102,8 @@ void StreamAccumulator::event(std::string_view data, double now) {
                         : e->dump();
     return;
   }
-  if (auto choices = j.find("choices"); choices != j.end() && choices->is_array() &&
-                                        !choices->empty()) {
+  if (auto choices = j.find("choices");
+      choices != j.end() && choices->is_array() && !choices->empty()) {
     if (first_) {
       first_ = false;
       record_.ttft = now;

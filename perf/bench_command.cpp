@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "base/command_line.hpp"
 #include "perf/bench_client.hpp"
 #include "perf/bench_dataset.hpp"
 #include "perf/bench_metrics.hpp"
@@ -91,41 +92,26 @@ int run_benchmark(const BenchOptions& o, std::ostream& out, std::ostream& err) {
 int run_bench(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   BenchOptions o;
   bench::WorkloadFlags flags;
-  po::options_description opts("waypoint bench options");
+  CommandLine cl("bench",
+                 "Usage: waypoint bench [--base-url URL] [--dataset-name random|sharegpt|trace]\n"
+                 "                      [--num-prompts N] [--request-rate R] [--burstiness B]\n"
+                 "                      [--max-concurrency N] [--result-json FILE] ...\n\n"
+                 "Sends an open-loop workload to a running server's OpenAI API, streamed, and\n"
+                 "reports TTFT, TPOT, ITL and E2E latency and throughput with vLLM's\n"
+                 "benchmark_serving definitions.\n\n");
   // clang-format off
-  opts.add_options()
-      ("help,h", "print this help and exit")
+  cl.options().add_options()
       ("base-url", po::value(&o.base_url)->default_value(o.base_url), "the server, http://HOST:PORT")
       ("endpoint", po::value(&o.endpoint)->default_value(o.endpoint),
        "/v1/completions, or /v1/chat/completions (prompts sent as text)")
       ("model", po::value(&o.model), "the model name to ask for; default: the first of /v1/models")
       ("api-key", po::value(&o.api_key), "a bearer token, for a server started with --api-key");
   // clang-format on
-  bench::add_workload_options(opts, o.workload, flags);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      out << "Usage: waypoint bench [--base-url URL] [--dataset-name random|sharegpt|trace]\n"
-             "                      [--num-prompts N] [--request-rate R] [--burstiness B]\n"
-             "                      [--max-concurrency N] [--result-json FILE] ...\n\n"
-             "Sends an open-loop workload to a running server's OpenAI API, streamed, and\n"
-             "reports TTFT, TPOT, ITL and E2E latency and throughput with vLLM's\n"
-             "benchmark_serving definitions.\n\n"
-          << opts;
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    err << "waypoint bench: " << e.what() << "\n";
-    return kExitUsage;
-  }
-  const auto usage = [&](const std::string& message) {
-    err << "waypoint bench: " << message << "\n";
-    return kExitUsage;
-  };
+  bench::add_workload_options(cl.options(), o.workload, flags);
+  if (auto exit = cl.parse_or_exit(args, out, err)) return *exit;
+  const auto usage = [&](const std::string& message) { return cl.usage_error(err, message); };
 
-  if (auto valid = bench::finish_workload_options(vm, flags, o.workload); !valid) {
+  if (auto valid = bench::finish_workload_options(cl.vm(), flags, o.workload); !valid) {
     return usage(valid.error().message);
   }
   if (o.endpoint.empty() || o.endpoint.front() != '/') {

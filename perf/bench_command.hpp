@@ -1,6 +1,6 @@
 #pragma once
 // `waypoint bench`: drives a running server's OpenAI API with an open-loop
-// workload and reports what vLLM's benchmark_serving reports (DESIGN.md §6).
+// workload and reports what vLLM's benchmark_serving reports (docs/bench.md).
 #include "base/subcommand.hpp"
 
 namespace waypoint::cli {

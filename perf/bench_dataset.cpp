@@ -61,7 +61,8 @@ Result<std::vector<BenchRequest>> random_requests(const RandomSpec& spec, std::s
   const auto bounds = [&](int64_t len) {
     const auto lo = static_cast<int64_t>(static_cast<double>(len) * (1 - spec.range_ratio));
     const auto hi = static_cast<int64_t>(static_cast<double>(len) * (1 + spec.range_ratio));
-    return std::uniform_int_distribution<int64_t>(std::max<int64_t>(lo, 1), std::max<int64_t>(hi, 1));
+    return std::uniform_int_distribution<int64_t>(std::max<int64_t>(lo, 1),
+                                                  std::max<int64_t>(hi, 1));
   };
   auto input_dist = bounds(spec.input_len);
   auto output_dist = bounds(spec.output_len);
@@ -179,9 +180,10 @@ Result<std::vector<TracedRequest>> read_trace(const std::string& path) {
     return Error{"--dataset-path " + path +
                  " has no request with api.ARRIVED and api.HANDOFF_TO_CORE events"};
   }
-  std::stable_sort(traced.begin(), traced.end(), [](const TracedRequest& a, const TracedRequest& b) {
-    return a.arrival_offset < b.arrival_offset;
-  });
+  std::stable_sort(traced.begin(), traced.end(),
+                   [](const TracedRequest& a, const TracedRequest& b) {
+                     return a.arrival_offset < b.arrival_offset;
+                   });
   const double first = traced.front().arrival_offset;
   for (auto& t : traced) t.arrival_offset -= first;
   return traced;

@@ -50,7 +50,8 @@ double percentile(std::vector<double> values, double p) {
   return values[lo] + (values[hi] - values[lo]) * (rank - static_cast<double>(lo));
 }
 
-Distribution describe_ms(const std::vector<double>& seconds, const std::vector<double>& percentiles) {
+Distribution describe_ms(const std::vector<double>& seconds,
+                         const std::vector<double>& percentiles) {
   Distribution d;
   if (!seconds.empty()) {
     const double n = static_cast<double>(seconds.size());

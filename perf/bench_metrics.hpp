@@ -46,10 +46,11 @@ double percentile(std::vector<double> values, double p);
 struct Distribution {
   double mean = 0;
   double median = 0;
-  double std = 0;  // population (numpy's ddof=0)
+  double std = 0;                                      // population (numpy's ddof=0)
   std::vector<std::pair<double, double>> percentiles;  // (p, value)
 };
-Distribution describe_ms(const std::vector<double>& seconds, const std::vector<double>& percentiles);
+Distribution describe_ms(const std::vector<double>& seconds,
+                         const std::vector<double>& percentiles);
 
 // Prometheus-style cumulative bucket counts of `values` against `bounds`
 // (the +Inf bucket last), so bench's histograms line up with /metrics.

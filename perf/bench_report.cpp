@@ -135,11 +135,12 @@ Json result_json(const RunInfo& info, const Summary& s, const std::vector<Reques
     j["mean_" + key + "_ms"] = d.mean;
     j["median_" + key + "_ms"] = d.median;
     j["std_" + key + "_ms"] = d.std;
-    for (const auto& [p, value] : d.percentiles) j["p" + percentile_key(p) + "_" + key + "_ms"] = value;
+    for (const auto& [p, value] : d.percentiles)
+      j["p" + percentile_key(p) + "_" + key + "_ms"] = value;
     // The /metrics bucket bounds, seconds, cumulative as Prometheus counts.
     const std::vector<double> bounds = metrics::bucket_bounds(section.buckets, 0);
-    histograms[key + "_seconds"] = {{"le", bounds},
-                                    {"cumulative_counts", cumulative_buckets(s.*(section.samples), bounds)}};
+    histograms[key + "_seconds"] = {
+        {"le", bounds}, {"cumulative_counts", cumulative_buckets(s.*(section.samples), bounds)}};
   }
   j["histograms"] = std::move(histograms);
   return j;

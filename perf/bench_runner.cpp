@@ -53,8 +53,8 @@ RunOutcome run_open_loop(const std::vector<BenchRequest>& requests,
     in_flight.reserve(requests.size());
     for (std::size_t i = 0; i < requests.size(); ++i) {
       const double offset = i < offsets.size() ? offsets[i] : 0.0;
-      std::this_thread::sleep_until(
-          start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(offset)));
+      std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                                std::chrono::duration<double>(offset)));
       slots.acquire();
       in_flight.emplace_back([&, i] {
         RequestRecord record = send(requests[i]);

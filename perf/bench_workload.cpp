@@ -11,8 +11,7 @@ namespace po = boost::program_options;
 
 namespace waypoint::bench {
 
-void add_workload_options(po::options_description& opts, WorkloadOptions& o,
-                          WorkloadFlags& flags) {
+void add_workload_options(po::options_description& opts, WorkloadOptions& o, WorkloadFlags& flags) {
   // clang-format off
   opts.add_options()
       ("dataset-name", po::value(&o.dataset_name)->default_value(o.dataset_name),
@@ -120,8 +119,8 @@ Result<Workload> draw_workload(const WorkloadOptions& o, const WorkloadSource& s
   } else if (o.dataset_name == "sharegpt") {
     auto conversations = read_sharegpt(o.dataset_path);
     if (!conversations) return conversations.error();
-    auto requests = sample_sharegpt(std::move(*conversations), o.num_prompts,
-                                    source.count_tokens, rng, o.sharegpt_output_len);
+    auto requests = sample_sharegpt(std::move(*conversations), o.num_prompts, source.count_tokens,
+                                    rng, o.sharegpt_output_len);
     if (!requests) return requests.error();
     if (requests->size() < o.num_prompts) {
       err << tool << ": warning: " << o.dataset_path << " has only " << requests->size()

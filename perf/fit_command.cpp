@@ -15,6 +15,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/command_line.hpp"
 #include "perf/fit_dataset.hpp"
 #include "perf/fit_floor.hpp"
 #include "perf/fit_hops.hpp"
@@ -144,8 +145,9 @@ std::string floor_report(const fit::Dataset& d, const fit::TargetFit& beta,
   }
   std::string out;
   if (!floor) {
-    out = "  physical floor: not derived (give --model, and --hw H100|H200|A100 or "
-          "--memory-bandwidth-gbs)\n";
+    out =
+        "  physical floor: not derived (give --model, and --hw H100|H200|A100 or "
+        "--memory-bandwidth-gbs)\n";
   } else if (n > 0) {
     char compute[64] = "bytes only";
     if (floor->peaks.compute_tflops > 0) {
@@ -326,10 +328,20 @@ int run_fit_with(const FitOptions& o, std::ostream& out, std::ostream& err) {
 
 int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   FitOptions o;
-  po::options_description opts("waypoint fit options");
+  CommandLine cl(
+      "fit",
+      "Usage: waypoint fit TRACE.jsonl --out-dir DIR [--holdout 0.2] [--warmup-steps 10]\n"
+      "                    [--include-flagged] [--bench-result RESULT.json ...]\n\n"
+      "Reads a `waypoint events` JSONL trace recorded with --enable-journey-tracing\n"
+      "--step-tracing-enabled --step-tracing-sample-rate 1 (or the OTLP JSON exports of\n"
+      "--otlp-traces-endpoint, one per line, as a collector's file exporter writes\n"
+      "them; each line's format is recognised by itself), builds the beta (step time)\n"
+      "and alpha (queue wait, API-to-core) training sets, fits them with non-negative\n"
+      "least squares, and reports R2 and MAPE on a time-ordered holdout. Writes\n"
+      "beta.csv, alpha.csv, coeffs.json and residual plots (PNG) into --out-dir.\n"
+      "Times are microseconds.\n\n");
   // clang-format off
-  opts.add_options()
-      ("help,h", "print this help and exit")
+  cl.options().add_options()
       ("input", po::value(&o.input),
        "the trace: `waypoint events` JSONL or OTLP JSON exports, one per line (or the first "
        "positional)")
@@ -360,34 +372,9 @@ int run_fit(const std::vector<std::string>& args, std::ostream& out, std::ostrea
        "bytes per weight and KV element as the worker holds them; default: 2 with a GPU "
        "--hw (bf16), else 4 (the CPU backend's f32)");
   // clang-format on
-  po::positional_options_description positional;
-  positional.add("input", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).positional(positional).run(), vm);
-    if (vm.count("help")) {
-      out << "Usage: waypoint fit TRACE.jsonl --out-dir DIR [--holdout 0.2] [--warmup-steps 10]\n"
-             "                    [--include-flagged] [--bench-result RESULT.json ...]\n\n"
-             "Reads a `waypoint events` JSONL trace recorded with --enable-journey-tracing\n"
-             "--step-tracing-enabled --step-tracing-sample-rate 1 (or the OTLP JSON exports of\n"
-             "--otlp-traces-endpoint, one per line, as a collector's file exporter writes\n"
-             "them; each line's format is recognised by itself), builds the beta (step time)\n"
-             "and alpha (queue wait, API-to-core) training sets, fits them with non-negative\n"
-             "least squares, and reports R2 and MAPE on a time-ordered holdout. Writes\n"
-             "beta.csv, alpha.csv, coeffs.json and residual plots (PNG) into --out-dir.\n"
-             "Times are microseconds.\n\n"
-          << opts;
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    err << "waypoint fit: " << e.what() << "\n";
-    return kExitUsage;
-  }
-  const auto usage = [&](const std::string& message) {
-    err << "waypoint fit: " << message << "\n";
-    return kExitUsage;
-  };
+  cl.positional("input", 1);
+  if (auto exit = cl.parse_or_exit(args, out, err)) return *exit;
+  const auto usage = [&](const std::string& message) { return cl.usage_error(err, message); };
   if (o.input.empty()) return usage("a trace file is required (waypoint fit TRACE.jsonl)");
   if (o.out_dir.empty()) return usage("--out-dir is required");
   if (!(o.holdout >= 0 && o.holdout < 1)) return usage("--holdout must be in [0, 1)");

@@ -266,8 +266,9 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
         // joined with the steps' monotonic times.
         std::string why = r.where + ": " + reason;
         if (reason.ends_with("'" + std::string(attr::kTsMonotonicNs) + "'")) {
-          why += " (timeUnixNano is wall-clock time and is not joined with the steps' "
-                 "monotonic times)";
+          why +=
+              " (timeUnixNano is wall-clock time and is not joined with the steps' "
+              "monotonic times)";
         }
         malformed(why);
       });
@@ -322,15 +323,15 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
     // first step ending after the hand-off was running then if it had
     // started before QUEUED.
     if (const auto from = r.handoff_ns ? r.handoff_ns : r.arrived_ns) {
-      const auto running = std::upper_bound(
-          data.steps.begin(), data.steps.end(), *from,
-          [](std::int64_t t, const StepRow& s) { return t < s.ts_end_ns; });
+      const auto running =
+          std::upper_bound(data.steps.begin(), data.steps.end(), *from,
+                           [](std::int64_t t, const StepRow& s) { return t < s.ts_end_ns; });
       r.core_busy = running != data.steps.end() && running->ts_start_ns < r.queued_ns;
       if (r.core_busy) ++data.stats.core_busy;
     }
-    const auto after = std::upper_bound(
-        by_end.begin(), by_end.end(), r.queued_ns,
-        [](std::int64_t t, const StepRow* s) { return t < s->ts_end_ns; });
+    const auto after =
+        std::upper_bound(by_end.begin(), by_end.end(), r.queued_ns,
+                         [](std::int64_t t, const StepRow* s) { return t < s->ts_end_ns; });
     if (after != by_end.begin()) {
       const StepRow& s = **std::prev(after);
       r.state_step = s.step_id;
@@ -343,22 +344,28 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
     // eviction of someone else.
     if (r.queued_step < options.warmup_steps) {
       r.flag = kFlagWarmup;
-    } else if (auto s = by_id.find(r.scheduled_step); s != by_id.end() && s->second->num_preempted > 0) {
+    } else if (auto s = by_id.find(r.scheduled_step);
+               s != by_id.end() && s->second->num_preempted > 0) {
       r.flag = kFlagPreempted;
     }
     data.requests.push_back(std::move(r));
   }
-  std::sort(data.requests.begin(), data.requests.end(), [](const RequestRow& a, const RequestRow& b) {
-    return a.queued_ns != b.queued_ns ? a.queued_ns < b.queued_ns : a.request_id < b.request_id;
-  });
+  std::sort(
+      data.requests.begin(), data.requests.end(), [](const RequestRow& a, const RequestRow& b) {
+        return a.queued_ns != b.queued_ns ? a.queued_ns < b.queued_ns : a.request_id < b.request_id;
+      });
   return data;
 }
 
 const std::vector<std::string>& beta_feature_names() {
-  static const std::vector<std::string> kNames = {
-      "intercept",          "prefill_tokens",         "decode_tokens",
-      "decode_ctx_tokens_sum", "prefill_ctx_tokens_sum", "batch_size",
-      "num_prefill_reqs",      "prefill_attention_pairs"};
+  static const std::vector<std::string> kNames = {"intercept",
+                                                  "prefill_tokens",
+                                                  "decode_tokens",
+                                                  "decode_ctx_tokens_sum",
+                                                  "prefill_ctx_tokens_sum",
+                                                  "batch_size",
+                                                  "num_prefill_reqs",
+                                                  "prefill_attention_pairs"};
   return kNames;
 }
 

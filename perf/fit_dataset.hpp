@@ -2,7 +2,7 @@
 // `waypoint fit`'s training sets: the beta rows (one per step.BATCH_SUMMARY)
 // and the alpha rows (one per request, QUEUED -> SCHEDULED and ARRIVED ->
 // QUEUED) read from the JSONL that `waypoint events` writes or from OTLP JSON
-// exports (perf/fit_otlp_reader), seeds/003 §5 and DESIGN.md §6. Times in the
+// exports (perf/fit_otlp_reader), as docs/fit.md describes them. Times in the
 // rows are microseconds, as step.duration_us is.
 #include <cstdint>
 #include <functional>
@@ -41,7 +41,7 @@ struct StepRow {
   double prefill_cached_tokens = 0;
   double num_finished = 0;
   double gap_us = 0;  // since the previous step's end
-  std::string flag;  // "", "warmup" or "preempted"
+  std::string flag;   // "", "warmup" or "preempted"
 
   double batch_size() const { return num_prefill_reqs + num_decode_reqs; }
 };
@@ -64,7 +64,7 @@ struct RequestRow {
   // ARRIVED -> QUEUED includes waiting for it to end. The simulator runs that
   // wait itself, so api_to_core is fitted on the other rows.
   bool core_busy = false;
-  double prompt_tokens = 0;                // prefill.total_tokens at QUEUED
+  double prompt_tokens = 0;  // prefill.total_tokens at QUEUED
   // The queue state at QUEUED: the last step summary that ended at or before
   // it; step 0 and zeros when the request was queued before any step.
   std::int64_t state_step = 0;
@@ -81,7 +81,7 @@ struct RequestRow {
 };
 
 struct ReadStats {
-  std::size_t lines = 0;      // non-empty lines
+  std::size_t lines = 0;  // non-empty lines
   // Not JSON, or a known event missing a key; in an OTLP export, the export
   // or one span event of it that could not be read.
   std::size_t malformed = 0;
@@ -89,10 +89,10 @@ struct ReadStats {
   std::size_t span_events = 0;  // events read from those exports
   std::size_t step_events = 0;
   std::size_t journey_events = 0;
-  std::size_t ignored_events = 0;     // other event types (snapshots, kv, ...)
-  std::size_t unscheduled = 0;        // QUEUED with no SCHEDULED: no alpha row
-  std::size_t without_arrival = 0;    // alpha rows with no api.ARRIVED
-  std::size_t core_busy = 0;          // alpha rows whose api_to_core waited for a step
+  std::size_t ignored_events = 0;   // other event types (snapshots, kv, ...)
+  std::size_t unscheduled = 0;      // QUEUED with no SCHEDULED: no alpha row
+  std::size_t without_arrival = 0;  // alpha rows with no api.ARRIVED
+  std::size_t core_busy = 0;        // alpha rows whose api_to_core waited for a step
 };
 
 // The seed's config columns (model, hardware, TP), which a trace does not carry.
@@ -129,7 +129,8 @@ Dataset read_dataset(std::istream& in, const DatasetOptions& options, const Warn
 
 // The model's features, in the order of their names (the first is the
 // intercept). beta's are the list plus the number of prefill
-// requests, a column of seed 003's beta set (a request's first step costs a
+// requests, a column of the vLLM performance-modelling summary's beta set
+// (docs/architecture.md, "Performance model") (a request's first step costs a
 // fixed amount more than a decode step, which no sum of tokens or batch size
 // can express with non-negative coefficients), and the prefill attention's
 // query-key pairs (its cost is quadratic in the prompt; without it a model
@@ -139,8 +140,8 @@ std::vector<double> beta_features(const StepRow& row);
 const std::vector<std::string>& alpha_feature_names();
 std::vector<double> alpha_features(const RequestRow& row);
 
-// The training sets, seed 003's columns first, then DESIGN.md §5's features,
-// then the flag.
+// The training sets: the vLLM performance-modelling summary's columns first,
+// then the step-tracing features (docs/step-tracing.md), then the flag.
 void write_beta_csv(std::ostream& out, const Dataset& data);
 void write_alpha_csv(std::ostream& out, const Dataset& data);
 

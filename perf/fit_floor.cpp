@@ -41,9 +41,8 @@ ModelCost model_cost(const ModelConfig& c, double bytes_per_element) {
 }
 
 double step_floor_us(const ModelCost& cost, const DevicePeaks& peaks, const StepRow& s) {
-  const double bytes =
-      cost.weight_bytes +
-      cost.kv_bytes_per_token * (s.decode_ctx_tokens_sum + s.prefill_ctx_tokens_sum);
+  const double bytes = cost.weight_bytes + cost.kv_bytes_per_token *
+                                               (s.decode_ctx_tokens_sum + s.prefill_ctx_tokens_sum);
   double seconds = bytes / (peaks.memory_bandwidth_gb_s * 1e9);
   if (peaks.compute_tflops > 0) {
     const double flops =

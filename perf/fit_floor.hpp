@@ -1,5 +1,5 @@
 #pragma once
-// The physical floor of a step (DESIGN.md §6): the roofline time the hardware
+// The physical floor of a step (docs/fit.md): the roofline time the hardware
 // needs for the bytes a step must move and the FLOPs it must do, printed
 // beside the fitted step time so a user sees how much of each step is the
 // model and how much is everything else (scheduling, IPC, launch overheads).
@@ -16,7 +16,8 @@ struct DevicePeaks {
   double compute_tflops = 0;         // dense 16-bit TFLOP/s; 0: not known, bytes only
 };
 
-// The devices of seed 003's hardware table, and the H200, by --hw name.
+// The devices of the vLLM performance-modelling summary's hardware table, and
+// the H200, by --hw name.
 std::optional<DevicePeaks> known_device(std::string_view name);
 
 // What one step must move and compute, from the model's shape.

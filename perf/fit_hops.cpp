@@ -159,8 +159,8 @@ nlohmann::json hops_json(const Hops& hops) {
       {"step_gap", one("step.gap_us after a step that left requests running", hops.step_gap)},
   };
   if (hops.client_first_chunk) {
-    j["client_first_chunk"] = one("bench TTFT - (api.ARRIVED -> api.FIRST_RESPONSE_FROM_CORE)",
-                                  *hops.client_first_chunk);
+    j["client_first_chunk"] =
+        one("bench TTFT - (api.ARRIVED -> api.FIRST_RESPONSE_FROM_CORE)", *hops.client_first_chunk);
     if (const auto& m = hops.client_first_chunk_model) {
       j["client_first_chunk"]["features"] = client_hop_feature_names();
       j["client_first_chunk"]["coefficients"] = m->coefficients;
@@ -194,8 +194,9 @@ std::string hops_report(const Hops& hops) {
                     m->coefficients[0], m->coefficients[1], m->coefficients[2], m->rows);
       out += buf;
     } else {
-      out += "    per request: not fitted (needs bench results with response_ids, and at least 30 "
-             "of their requests in the trace)\n";
+      out +=
+          "    per request: not fitted (needs bench results with response_ids, and at least 30 "
+          "of their requests in the trace)\n";
     }
     line("client_last_chunk", *hops.client_last_chunk, "benchmarked requests");
   } else {

@@ -1,5 +1,5 @@
 #pragma once
-// `waypoint fit`'s second input format (DESIGN.md §6): OTLP/HTTP JSON
+// `waypoint fit`'s second input format (docs/fit.md): OTLP/HTTP JSON
 // ExportTraceServiceRequest bodies, one per line, as the OpenTelemetry
 // Collector's file exporter writes them and as Waypoint's own exporter POSTs
 // them (telemetry/otlp_json). Every span event becomes the flat record a

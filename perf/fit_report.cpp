@@ -78,7 +78,8 @@ Result<TargetFit> fit_target(const TargetData& data, double holdout_fraction) {
   if (fit.train_rows == 0) return Error{data.name + ": no rows to fit"};
 
   Matrix x(fit.train_rows, data.features.size());
-  std::vector<double> y(data.y.begin(), data.y.begin() + static_cast<std::ptrdiff_t>(fit.train_rows));
+  std::vector<double> y(data.y.begin(),
+                        data.y.begin() + static_cast<std::ptrdiff_t>(fit.train_rows));
   for (std::size_t r = 0; r < fit.train_rows; ++r) {
     for (std::size_t c = 0; c < x.cols; ++c) x.at(r, c) = data.x[r][c];
   }
@@ -112,15 +113,21 @@ nlohmann::json target_json(const TargetFit& fit, const RowCounts& counts) {
       {"features", fit.features},
       {"coefficients", fit.coeffs},
       {"coefficients_by_name", coeffs},
-      {"train", {{"rows", fit.train.rows}, {"r2", number_or_null(fit.train.r2)},
-                 {"mape_percent", number_or_null(fit.train.mape)}}},
-      {"holdout", {{"rows", fit.holdout.rows}, {"r2", number_or_null(fit.holdout.r2)},
-                   {"mape_percent", number_or_null(fit.holdout.mape)}}},
-      {"rows", {{"total", counts.total}, {"used", counts.used},
-                {"flagged",
-                 {{"warmup", counts.warmup},
-                  {"preempted", counts.preempted},
-                  {"core_busy", counts.core_busy}}}}},
+      {"train",
+       {{"rows", fit.train.rows},
+        {"r2", number_or_null(fit.train.r2)},
+        {"mape_percent", number_or_null(fit.train.mape)}}},
+      {"holdout",
+       {{"rows", fit.holdout.rows},
+        {"r2", number_or_null(fit.holdout.r2)},
+        {"mape_percent", number_or_null(fit.holdout.mape)}}},
+      {"rows",
+       {{"total", counts.total},
+        {"used", counts.used},
+        {"flagged",
+         {{"warmup", counts.warmup},
+          {"preempted", counts.preempted},
+          {"core_busy", counts.core_busy}}}}},
   };
 }
 
@@ -138,8 +145,8 @@ std::string target_report(const TargetFit& fit, const RowCounts& counts) {
   const auto percent = [](double v) { return std::isfinite(v) ? fixed(v, 2) + "%" : "n/a"; };
   out << "  train:   " << fit.train.rows << " rows  R2 " << fixed(fit.train.r2, 4) << "  MAPE "
       << percent(fit.train.mape) << "\n";
-  out << "  holdout: " << fit.holdout.rows << " rows  R2 " << fixed(fit.holdout.r2, 4)
-      << "  MAPE " << percent(fit.holdout.mape) << "\n";
+  out << "  holdout: " << fit.holdout.rows << " rows  R2 " << fixed(fit.holdout.r2, 4) << "  MAPE "
+      << percent(fit.holdout.mape) << "\n";
   return out.str();
 }
 

@@ -129,7 +129,8 @@ Result<void> write_file(const std::filesystem::path& path, const Image& image) {
   const std::vector<std::uint8_t> bytes = encode(image);
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   if (!file) return Error{"cannot write " + path.string()};
-  file.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  file.write(reinterpret_cast<const char*>(bytes.data()),
+             static_cast<std::streamsize>(bytes.size()));
   if (!file) return Error{"cannot write " + path.string()};
   return {};
 }

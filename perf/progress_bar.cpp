@@ -22,8 +22,7 @@ void ProgressBar::update(std::size_t done, std::size_t failed) {
   constexpr std::size_t kWidth = 40;
   const std::size_t filled = total_ == 0 ? kWidth : done * kWidth / total_;
   err_ << "\r[" << std::string(filled, '#') << std::string(kWidth - filled, ' ') << "] " << done
-       << "/" << total_ << (failed ? " (" + std::to_string(failed) + " failed)" : "")
-       << std::flush;
+       << "/" << total_ << (failed ? " (" + std::to_string(failed) + " failed)" : "") << std::flush;
 }
 
 void ProgressBar::finish(std::size_t done, std::size_t failed, double seconds) {

@@ -49,10 +49,12 @@ png::Image residual_plot(const std::vector<PlotPoint>& points, std::uint32_t wid
   const PlotRange r = plot_range(points);
 
   const auto to_x = [&](double v) {
-    return left + static_cast<int>(std::lround((v - r.x_min) / (r.x_max - r.x_min) * (right - left)));
+    return left +
+           static_cast<int>(std::lround((v - r.x_min) / (r.x_max - r.x_min) * (right - left)));
   };
   const auto to_y = [&](double v) {
-    return bottom - static_cast<int>(std::lround((v - r.y_min) / (r.y_max - r.y_min) * (bottom - top)));
+    return bottom -
+           static_cast<int>(std::lround((v - r.y_min) / (r.y_max - r.y_min) * (bottom - top)));
   };
 
   const int zero = to_y(0.0);

@@ -11,7 +11,7 @@ namespace waypoint::fit {
 
 struct PlotPoint {
   double predicted = 0;
-  double residual = 0;  // observed - predicted
+  double residual = 0;   // observed - predicted
   bool holdout = false;  // drawn in a second colour
 };
 

@@ -12,6 +12,7 @@
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include "base/command_line.hpp"
 #include "base/log.hpp"
 #include "launcher/serve_plan.hpp"
 #include "modelgen/demo_model.hpp"
@@ -35,11 +36,18 @@ namespace {
 // The serve flags that shape the scheduler, and so the simulation: passed
 // through to serve's own parser so they mean exactly what they mean there.
 const std::set<std::string>& scheduler_flags() {
-  static const std::set<std::string> kFlags = {
-      "model",          "max-model-len",           "max-num-seqs",
-      "max-num-batched-tokens", "long-prefill-token-threshold", "block-size",
-      "num-gpu-blocks-override", "kv-cache-memory-bytes", "enable-prefix-caching",
-      "no-enable-prefix-caching", "scheduling-policy", "tensor-parallel-size"};
+  static const std::set<std::string> kFlags = {"model",
+                                               "max-model-len",
+                                               "max-num-seqs",
+                                               "max-num-batched-tokens",
+                                               "long-prefill-token-threshold",
+                                               "block-size",
+                                               "num-gpu-blocks-override",
+                                               "kv-cache-memory-bytes",
+                                               "enable-prefix-caching",
+                                               "no-enable-prefix-caching",
+                                               "scheduling-policy",
+                                               "tensor-parallel-size"};
   return kFlags;
 }
 
@@ -51,7 +59,8 @@ std::vector<std::string> join_serve_values(const std::vector<std::string>& args)
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     const bool valued = a.rfind("--", 0) == 0 && a.find('=') == std::string::npos &&
-                        scheduler_flags().count(a.substr(2)) && a.find("prefix-caching") == std::string::npos;
+                        scheduler_flags().count(a.substr(2)) &&
+                        a.find("prefix-caching") == std::string::npos;
     if (valued && i + 1 < args.size()) {
       joined.push_back(a + "=" + args[++i]);
     } else {
@@ -122,7 +131,8 @@ int run_simulation(const SimOptions& o, std::ostream& out, std::ostream& err) {
   sim_config.vocab_size = config.vocab_size;
   sim_config.seed = w.seed;
   const auto started = std::chrono::steady_clock::now();
-  ProgressBar progress(err, "waypoint sim", workload.requests.size(), ProgressBar::is_terminal(err));
+  ProgressBar progress(err, "waypoint sim", workload.requests.size(),
+                       ProgressBar::is_terminal(err));
   const sim::SimOutcome outcome =
       sim::simulate(workload.requests, workload.offsets, model, sim_config,
                     [&](std::size_t done) { progress.update(done, 0); });
@@ -179,55 +189,37 @@ int run_simulation(const SimOptions& o, std::ostream& out, std::ostream& err) {
 int run_sim(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   SimOptions o;
   bench::WorkloadFlags flags;
-  po::options_description opts("waypoint sim options");
+  CommandLine cl("sim",
+                 "Usage: waypoint sim --coeffs coeffs.json [--compare RESULT.json ...]\n"
+                 "                    [bench's workload flags] [serve's scheduler flags]\n\n"
+                 "Predicts what `waypoint bench` would measure for a workload: the real\n"
+                 "scheduler and KV block pool run on a virtual clock, each step priced by\n"
+                 "beta, each request's way to the core by alpha. Prints bench's summary.\n\n",
+                 "\nserve's flags that shape the scheduler are accepted with serve's meaning:\n"
+                 "  --model DIR (default: the demo model), --max-model-len, --max-num-seqs,\n"
+                 "  --max-num-batched-tokens, --long-prefill-token-threshold, --block-size,\n"
+                 "  --num-gpu-blocks-override, --kv-cache-memory-bytes,\n"
+                 "  --[no-]enable-prefix-caching, --scheduling-policy, --tensor-parallel-size\n");
   // clang-format off
-  opts.add_options()
-      ("help,h", "print this help and exit")
+  cl.options().add_options()
       ("coeffs", po::value(&o.coeffs), "the coeffs.json `waypoint fit` wrote (required)")
       ("compare", po::value(&o.compare)->multitoken(),
        "`waypoint bench --result-json` files of this workload: print predicted against their mean");
   // clang-format on
-  bench::add_workload_options(opts, o.workload, flags);
-  po::variables_map vm;
+  bench::add_workload_options(cl.options(), o.workload, flags);
+  cl.allow_unregistered();
+  if (auto exit = cl.parse_or_exit(join_serve_values(args), out, err)) return *exit;
+  const auto usage = [&](const std::string& message) { return cl.usage_error(err, message); };
+  // Everything unregistered must be one of serve's scheduler flags.
   std::vector<std::string> serve_args;
-  try {
-    const po::parsed_options parsed =
-        po::command_line_parser(join_serve_values(args)).options(opts).allow_unregistered().run();
-    po::store(parsed, vm);
-    if (vm.count("help")) {
-      out << "Usage: waypoint sim --coeffs coeffs.json [--compare RESULT.json ...]\n"
-             "                    [bench's workload flags] [serve's scheduler flags]\n\n"
-             "Predicts what `waypoint bench` would measure for a workload: the real\n"
-             "scheduler and KV block pool run on a virtual clock, each step priced by\n"
-             "beta, each request's way to the core by alpha. Prints bench's summary.\n\n"
-          << opts
-          << "\nserve's flags that shape the scheduler are accepted with serve's meaning:\n"
-             "  --model DIR (default: the demo model), --max-model-len, --max-num-seqs,\n"
-             "  --max-num-batched-tokens, --long-prefill-token-threshold, --block-size,\n"
-             "  --num-gpu-blocks-override, --kv-cache-memory-bytes,\n"
-             "  --[no-]enable-prefix-caching, --scheduling-policy, --tensor-parallel-size\n";
-      return kExitOk;
+  for (const po::option& opt : cl.unregistered()) {
+    if (!scheduler_flags().count(opt.string_key)) {
+      return usage("unrecognised option '" + opt.original_tokens.front() + "'");
     }
-    po::notify(vm);
-    // Everything unregistered must be one of serve's scheduler flags.
-    for (const po::option& opt : parsed.options) {
-      if (!opt.unregistered) continue;
-      if (!scheduler_flags().count(opt.string_key)) {
-        err << "waypoint sim: unrecognised option '" << opt.original_tokens.front() << "'\n";
-        return kExitUsage;
-      }
-      for (const std::string& token : opt.original_tokens) serve_args.push_back(token);
-    }
-  } catch (const po::error& e) {
-    err << "waypoint sim: " << e.what() << "\n";
-    return kExitUsage;
+    for (const std::string& token : opt.original_tokens) serve_args.push_back(token);
   }
-  const auto usage = [&](const std::string& message) {
-    err << "waypoint sim: " << message << "\n";
-    return kExitUsage;
-  };
   if (o.coeffs.empty()) return usage("--coeffs is required (the coeffs.json of `waypoint fit`)");
-  if (auto valid = bench::finish_workload_options(vm, flags, o.workload); !valid) {
+  if (auto valid = bench::finish_workload_options(cl.vm(), flags, o.workload); !valid) {
     return usage(valid.error().message);
   }
   auto serve = parse_serve_options(serve_args);

@@ -68,8 +68,11 @@ Comparison compare(const nlohmann::json& predicted, const std::vector<nlohmann::
     if (!everywhere) continue;
     const double p = predicted[key].get<double>();
     const double m = sum / static_cast<double>(measured.size());
-    nlohmann::json row = {{"predicted", p},     {"measured", m},          {"measured_min", lo},
-                          {"measured_max", hi}, {"error_percent", nullptr}};
+    nlohmann::json row = {{"predicted", p},
+                          {"measured", m},
+                          {"measured_min", lo},
+                          {"measured_max", hi},
+                          {"error_percent", nullptr}};
     std::string error = "-";
     std::string half_range;
     if (m != 0 && std::isfinite(m) && std::isfinite(p)) {

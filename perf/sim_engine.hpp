@@ -1,5 +1,5 @@
 #pragma once
-// The simulator's event loop (DESIGN.md §6): the real engine_core Scheduler
+// The simulator's event loop (docs/perf-model.md): the real engine_core Scheduler
 // and block pool, stepped on a virtual clock. Nothing about scheduling is
 // modelled here: batching, chunked prefill, preemption and the queue wait
 // all come from the scheduler itself. What is modelled is time:

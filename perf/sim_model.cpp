@@ -77,8 +77,8 @@ double PerfModel::first_chunk_client_us(double arrival_step_prefill_tokens,
 Result<PerfModel> perf_model_from_json(const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) return Error{source + ": not a JSON object"};
   PerfModel m;
-  auto beta = linear_model(j.value("beta", nlohmann::json()), fit::beta_feature_names(),
-                           source + ": beta");
+  auto beta =
+      linear_model(j.value("beta", nlohmann::json()), fit::beta_feature_names(), source + ": beta");
   if (!beta) return beta.error();
   m.beta = *beta;
 

@@ -1,5 +1,5 @@
 #pragma once
-// Engine core -> frontend messages (DESIGN.md §3).
+// Engine core -> frontend messages (docs/architecture.md, "Wire contract").
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,6 +1,6 @@
 #pragma once
-// Frontend -> engine core messages (DESIGN.md §3). Each struct is a positional
-// msgpack array in declaration order; new fields go at the end only.
+// Frontend -> engine core messages (docs/architecture.md, "Wire contract"). Each struct is a
+// positional msgpack array in declaration order; new fields go at the end only.
 #include <cstdint>
 #include <map>
 #include <optional>

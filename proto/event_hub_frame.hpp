@@ -1,5 +1,5 @@
 #pragma once
-// The event hub's wire format (DESIGN.md §5). A hub message is three ZMQ
+// The event hub's wire format (docs/architecture.md, "Observability"). A hub message is three ZMQ
 // frames: [topic, seq as u64 big-endian, payload]. The payload is a
 // self-describing msgpack map, so a subscriber in any language can read it:
 //   {"ts": epoch seconds, "producer": "engine-0", "events": [{attr: value, ...}, ...]}

@@ -1,6 +1,6 @@
 #pragma once
-// One transition in a request's life inside the engine core (DESIGN.md §5,
-// seeds/000). Carried in EngineCoreOutputs.journey_events.
+// One transition in a request's life inside the engine core (docs/journey-tracing.md).
+// Carried in EngineCoreOutputs.journey_events.
 #include <cstdint>
 #include <optional>
 #include <string>

@@ -1,6 +1,6 @@
 #pragma once
-// Frontend -> core framing (DESIGN.md §3): a two-part ZMQ message, the first
-// part one RequestType byte and the second the msgpack body.
+// Frontend -> core framing (docs/architecture.md, "Wire contract"): a two-part ZMQ message, the
+// first part one RequestType byte and the second the msgpack body.
 #include <string>
 #include <string_view>
 

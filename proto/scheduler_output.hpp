@@ -1,6 +1,6 @@
 #pragma once
-// Engine core -> workers, one broadcast per step (DESIGN.md §3). A request is
-// sent in full the first time it is scheduled; afterwards only what changed.
+// Engine core -> workers, one broadcast per step (docs/architecture.md, "Wire contract"). A request
+// is sent in full the first time it is scheduled; afterwards only what changed.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -1,10 +1,9 @@
 #pragma once
-// A producer's side of the event hub (DESIGN.md §1, §5): a PUB socket
-// connected to the hub's XSUB intake. publish() never blocks the caller, a
-// step loop or an HTTP thread: it queues the events for a sender thread, and
-// a message that finds the queue full, or the hub's pipe at its high-water
-// mark, is dropped and counted. The hub stamps the sequence number, so a
-// subscriber sees any drop as a gap.
+// A producer's side of the event hub (docs/architecture.md, "Processes" and "Observability"): a PUB
+// socket connected to the hub's XSUB intake. publish() never blocks the caller, a step loop or an
+// HTTP thread: it queues the events for a sender thread, and a message that finds the queue full,
+// or the hub's pipe at its high-water mark, is dropped and counted. The hub stamps the sequence
+// number, so a subscriber sees any drop as a gap.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

@@ -1,7 +1,7 @@
 #pragma once
 // Sends finished spans to an OpenTelemetry collector over OTLP/HTTP with the
 // JSON encoding (POST {endpoint}/v1/traces, Content-Type: application/json),
-// DESIGN.md §5. The callers are a token path and a step loop, so handing a
+// docs/opentelemetry.md. The callers are a token path and a step loop, so handing a
 // span over never blocks: it takes a short lock to queue it, and the queue is
 // bounded; a span that finds it full is dropped and counted. One thread
 // batches, encodes and posts, retrying what the OTLP specification calls

@@ -1,7 +1,7 @@
 #pragma once
-// A finished span as the OTLP exporter takes it (DESIGN.md §5
-// "OpenTelemetry"): plain data, with the same attribute values as the event
-// hub's events, so a hub event becomes a span event without conversion.
+// A finished span as the OTLP exporter takes it (docs/opentelemetry.md): plain data, with the same
+// attribute values as the event hub's events, so a hub event becomes a span event without
+// conversion.
 #include <cstddef>
 #include <cstdint>
 #include <functional>

@@ -1,8 +1,8 @@
 #pragma once
 // The attribute keys and event names of the observability contract
-// (DESIGN.md §5). They follow vLLM's journey and step tracing, so consumers
-// written for vLLM read ours unchanged. Hub payloads, `waypoint events`, the
-// OTLP spans and `waypoint fit` all spell them from here.
+// (docs/architecture.md, "Observability"). They follow vLLM's journey and step tracing, so
+// consumers written for vLLM read ours unchanged. Hub payloads, `waypoint events`, the OTLP spans
+// and `waypoint fit` all spell them from here.
 #include <string_view>
 
 namespace waypoint::attr {
@@ -10,9 +10,9 @@ namespace waypoint::attr {
 // Every hub event.
 inline constexpr std::string_view kEventType = "event.type";
 inline constexpr std::string_view kRequestId = "request.id";
-inline constexpr std::string_view kTsMonotonic = "ts.monotonic";        // seconds, float
-inline constexpr std::string_view kTsMonotonicNs = "ts.monotonic_ns";   // CLOCK_MONOTONIC, ns
-inline constexpr std::string_view kTsEpochNs = "ts.epoch_ns";           // wall clock, ns
+inline constexpr std::string_view kTsMonotonic = "ts.monotonic";       // seconds, float
+inline constexpr std::string_view kTsMonotonicNs = "ts.monotonic_ns";  // CLOCK_MONOTONIC, ns
+inline constexpr std::string_view kTsEpochNs = "ts.epoch_ns";          // wall clock, ns
 
 // Journey events (core).
 inline constexpr std::string_view kSchedulerStep = "scheduler.step";
@@ -103,7 +103,7 @@ inline constexpr std::string_view kAllBlocksCleared = "kv.AllBlocksCleared";
 
 }  // namespace waypoint::event_name
 
-// OpenTelemetry spans (DESIGN.md §5): vLLM's span, scope and gen_ai.*
+// OpenTelemetry spans (docs/architecture.md, "Observability"): vLLM's span, scope and gen_ai.*
 // attribute names (vllm/tracing.py SpanAttributes).
 namespace waypoint::attr {
 
@@ -134,8 +134,8 @@ inline constexpr std::string_view kServiceInstanceId = "service.instance.id";
 
 namespace waypoint::span_name {
 
-inline constexpr std::string_view kLlmRequest = "llm_request";        // kind SERVER
-inline constexpr std::string_view kLlmCore = "llm_core";              // kind INTERNAL
+inline constexpr std::string_view kLlmRequest = "llm_request";          // kind SERVER
+inline constexpr std::string_view kLlmCore = "llm_core";                // kind INTERNAL
 inline constexpr std::string_view kSchedulerSteps = "scheduler_steps";  // kind INTERNAL
 
 }  // namespace waypoint::span_name

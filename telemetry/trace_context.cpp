@@ -9,7 +9,6 @@ namespace waypoint {
 
 namespace {
 
-
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

@@ -20,8 +20,8 @@ void print_usage(std::span<const Subcommand> commands, const po::options_descrip
          "Usage: waypoint [--help] [--version] <command> [<args>]\n\n"
          "Commands:\n";
   for (const auto& c : commands) {
-    out << "  " << c.name << std::string(14 - std::min<size_t>(c.name.size(), 12), ' ')
-        << c.summary << "\n";
+    out << "  " << c.name << std::string(14 - std::min<size_t>(c.name.size(), 12), ' ') << c.summary
+        << "\n";
   }
   out << "\nRun 'waypoint <command> --help' for a command's options.\n\n" << global;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// How hub events (DESIGN.md §5) are shown: as JSON lines for programs
+// How hub events (docs/architecture.md, "Observability") are shown: as JSON lines for programs
 // (`waypoint events --format jsonl`, read back by `waypoint fit`) and as one
 // readable line per event for people (`--format pretty`).
 //

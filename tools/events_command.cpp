@@ -1,10 +1,7 @@
 #include "tools/events_command.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -19,7 +16,10 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include "base/command_line.hpp"
+#include "base/signal_watch.hpp"
 #include "proto/event_hub_frame.hpp"
+#include "proto/zmq_receive.hpp"
 #include "telemetry/trace_attributes.hpp"
 #include "tools/event_format.hpp"
 
@@ -56,59 +56,6 @@ std::optional<uint64_t> parse_u64(const std::string& text) {
   if (text.empty() || ec != std::errc() || ptr != end) return std::nullopt;
   return v;
 }
-
-// The write end of SignalWatch's pipe: all a signal handler may reach.
-std::atomic<int> signal_pipe_write{-1};
-
-void on_stop_signal(int) {
-  const int saved_errno = errno;
-  if (const int fd = signal_pipe_write.load(); fd >= 0) {
-    const char byte = 1;
-    const ssize_t written = ::write(fd, &byte, 1);
-    (void)written;  // a full pipe already says "stop"
-  }
-  errno = saved_errno;
-}
-
-// SIGINT and SIGTERM as a readable descriptor polled with the sockets, so a
-// signal ends the loop between two whole lines. A handler writing to a pipe,
-// not a signalfd: threads started before this (OpenBLAS starts its own when
-// the binary loads) do not block the signals, and one of them would take the
-// signal's default action, killing the process mid-line.
-class SignalWatch {
- public:
-  SignalWatch() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return;
-    read_fd_ = fds[0];
-    write_fd_ = fds[1];
-    signal_pipe_write.store(write_fd_);
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = SA_RESTART;
-    ::sigaction(SIGINT, &action, &old_int_);
-    ::sigaction(SIGTERM, &action, &old_term_);
-  }
-  ~SignalWatch() {
-    if (read_fd_ < 0) return;
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-    signal_pipe_write.store(-1);
-    ::close(read_fd_);
-    ::close(write_fd_);
-  }
-  SignalWatch(const SignalWatch&) = delete;
-  SignalWatch& operator=(const SignalWatch&) = delete;
-
-  int fd() const { return read_fd_; }
-
- private:
-  int read_fd_ = -1;
-  int write_fd_ = -1;
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 // stdout or --output, flushed at every line so `tail -f` and pipes see each
 // event as it comes, and nothing is held back when a signal ends the run.
@@ -229,17 +176,6 @@ class Printer {
   uint64_t printed_ = 0;
 };
 
-// zmq::poll, where a signal's EINTR is only a reason to look again: the
-// signal pipe is then readable.
-void poll_for(zmq::pollitem_t* items, size_t count, std::chrono::milliseconds timeout) {
-  try {
-    zmq::poll(items, count, timeout);
-  } catch (const zmq::error_t& e) {
-    if (e.num() != EINTR) throw;
-    for (size_t i = 0; i < count; ++i) items[i].revents = 0;
-  }
-}
-
 bool is_replay_end(const std::vector<zmq::message_t>& parts) {
   if (parts.size() != 3 || parts[0].to_string_view() != kTopicReplayEnd) return false;
   auto seq = decode_seq(parts[1].to_string_view());
@@ -264,7 +200,7 @@ void connect_subscriber(zmq::context_t& context, zmq::socket_t& sub, const std::
   try {
     sub.connect(endpoint);
     zmq::pollitem_t item{monitor.handle(), 0, ZMQ_POLLIN, 0};
-    poll_for(&item, 1, wait);
+    poll_through_signals(&item, 1, wait);
   } catch (...) {
     zmq_socket_monitor(sub.handle(), nullptr, 0);
     throw;
@@ -289,9 +225,11 @@ int exit_code(Printer::Next next) {
 }
 
 int stream_events(const EventsOptions& o, std::ostream& out, std::ostream& err) {
-  SignalWatch signals;
-  if (signals.fd() < 0) {
-    err << "waypoint events: cannot watch for signals: " << std::strerror(errno) << "\n";
+  std::optional<SignalWatch> signals;
+  try {
+    signals.emplace(std::initializer_list<int>{SIGINT, SIGTERM});
+  } catch (const std::runtime_error& e) {
+    err << "waypoint events: " << e.what() << "\n";
     return kExitFailure;
   }
   Output output(out);
@@ -336,9 +274,9 @@ int stream_events(const EventsOptions& o, std::ostream& out, std::ostream& err) 
   // the replay also had are skipped by seq.
   auto last_replayed = Clock::now();
   while (replay) {
-    zmq::pollitem_t items[] = {{nullptr, signals.fd(), ZMQ_POLLIN, 0},
+    zmq::pollitem_t items[] = {{nullptr, signals->fd(), ZMQ_POLLIN, 0},
                                {replay->handle(), 0, ZMQ_POLLIN, 0}};
-    poll_for(items, 2, std::chrono::milliseconds(200));
+    poll_through_signals(items, 2, std::chrono::milliseconds(200));
     if (items[0].revents & ZMQ_POLLIN) return kExitOk;
     bool ended = false;
     if (items[1].revents & ZMQ_POLLIN) {
@@ -363,9 +301,9 @@ int stream_events(const EventsOptions& o, std::ostream& out, std::ostream& err) 
   }
 
   while (true) {
-    zmq::pollitem_t items[] = {{nullptr, signals.fd(), ZMQ_POLLIN, 0},
+    zmq::pollitem_t items[] = {{nullptr, signals->fd(), ZMQ_POLLIN, 0},
                                {sub.handle(), 0, ZMQ_POLLIN, 0}};
-    poll_for(items, 2, std::chrono::milliseconds(-1));
+    poll_through_signals(items, 2, std::chrono::milliseconds(-1));
     if (items[0].revents & ZMQ_POLLIN) return kExitOk;
     if (items[1].revents & ZMQ_POLLIN) {
       const Printer::Next next = drain(sub, [&](const std::vector<zmq::message_t>& parts) {
@@ -392,10 +330,16 @@ int run_events(const std::vector<std::string>& args, std::ostream& out, std::ost
   EventsOptions o;
   std::vector<std::string> topics;
   std::string request_id, format, replay_from, count;
-  po::options_description opts("waypoint events options");
-  opts.add_options()("help,h", "print this help and exit")(
-      "connect", po::value(&o.connect)->default_value(o.connect),
-      "the hub's event endpoint (serve --event-endpoint)")(
+  CommandLine cl("events",
+                 "Usage: waypoint events [--connect URL] [--topic T] [--request-id ID] "
+                 "[--format jsonl|pretty]\n"
+                 "                       [--replay-from SEQ] [--replay-endpoint URL] [--count N] "
+                 "[--output FILE]\n\n"
+                 "Prints the event hub's messages, one event per line. A jsonl line is the "
+                 "event's\nattributes after \"seq\", \"topic\" and \"producer\". Lost messages "
+                 "show as seq gaps,\nreported on stderr. SIGINT or SIGTERM exits 0.\n\n");
+  cl.options().add_options()("connect", po::value(&o.connect)->default_value(o.connect),
+                             "the hub's event endpoint (serve --event-endpoint)")(
       "topic", po::value(&topics)->composing(),
       "only this topic (journey, step, kv, ...); repeat it or separate with commas")(
       "request-id", po::value(&request_id), "only the events of this request")(
@@ -408,34 +352,13 @@ int run_events(const std::vector<std::string>& args, std::ostream& out, std::ost
       "address with the next port, tcp only")("count", po::value(&count),
                                               "exit after printing this many events")(
       "output", po::value(&o.output), "write to this file instead of stdout");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(opts).run(), vm);
-    if (vm.count("help")) {
-      out << "Usage: waypoint events [--connect URL] [--topic T] [--request-id ID] "
-             "[--format jsonl|pretty]\n"
-             "                       [--replay-from SEQ] [--replay-endpoint URL] [--count N] "
-             "[--output FILE]\n\n"
-             "Prints the event hub's messages, one event per line. A jsonl line is the event's\n"
-             "attributes after \"seq\", \"topic\" and \"producer\". Lost messages show as seq "
-             "gaps,\nreported on stderr. SIGINT or SIGTERM exits 0.\n\n"
-          << opts;
-      return kExitOk;
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    err << "waypoint events: " << e.what() << "\n";
-    return kExitUsage;
-  }
-  const auto usage = [&](const std::string& message) {
-    err << "waypoint events: " << message << "\n";
-    return kExitUsage;
-  };
+  if (auto exit = cl.parse_or_exit(args, out, err)) return *exit;
+  const auto usage = [&](const std::string& message) { return cl.usage_error(err, message); };
 
   if (o.connect.empty()) return usage("--connect must not be empty");
   o.topics = split_topics(topics);
-  if (vm.count("topic") && o.topics.empty()) return usage("--topic names no topic");
-  if (vm.count("request-id")) {
+  if (cl.given("topic") && o.topics.empty()) return usage("--topic names no topic");
+  if (cl.given("request-id")) {
     if (request_id.empty()) return usage("--request-id must not be empty");
     o.request_id = request_id;
   }
@@ -443,12 +366,12 @@ int run_events(const std::vector<std::string>& args, std::ostream& out, std::ost
     return usage("--format '" + format + "' is not one of jsonl, pretty");
   }
   o.pretty = format == "pretty";
-  if (vm.count("count")) {
+  if (cl.given("count")) {
     const auto n = parse_u64(count);
     if (!n || *n == 0) return usage("--count '" + count + "' is not a positive integer");
     o.count = *n;
   }
-  if (vm.count("replay-from")) {
+  if (cl.given("replay-from")) {
     o.replay_from = parse_u64(replay_from);
     if (!o.replay_from || *o.replay_from == kReplayEndSeq) {
       return usage("--replay-from '" + replay_from + "' is not a sequence number");

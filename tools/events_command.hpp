@@ -1,5 +1,5 @@
 #pragma once
-// `waypoint events`: subscribes to the event hub (DESIGN.md §5) and prints
+// `waypoint events`: subscribes to the event hub (docs/architecture.md, "Observability") and prints
 // its events, as JSON lines or one readable line each, optionally replaying
 // the hub's buffer first. Every seq gap (messages lost at the high-water
 // mark) is reported on stderr.

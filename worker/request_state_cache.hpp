@@ -1,7 +1,7 @@
 #pragma once
-// The worker's side of the SchedulerOutput diff protocol (DESIGN.md §3): it
-// rebuilds each request's tokens and block table from the diffs alone, and
-// lays out one step's forward pass as flat arrays for the model runner.
+// The worker's side of the SchedulerOutput diff protocol (docs/architecture.md, "Wire contract"):
+// it rebuilds each request's tokens and block table from the diffs alone, and lays out one step's
+// forward pass as flat arrays for the model runner.
 #include <cstdint>
 #include <string>
 #include <unordered_map>

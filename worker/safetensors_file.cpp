@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "base/unique_fd.hpp"
+
 namespace waypoint {
 namespace {
 
@@ -20,14 +22,6 @@ using nlohmann::json;
 // The reference implementation refuses headers above 100 MB; a length beyond that is
 // far more likely a corrupt file than a real header.
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
-
-// Closes the descriptor on every return path of open().
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 std::optional<std::vector<int64_t>> parse_shape(const json& v) {
   if (!v.is_array()) return std::nullopt;
@@ -71,12 +65,12 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
   const std::string src = path.string();
   auto bad = [&](const std::string& problem) { return Error{src + ": " + problem}; };
 
-  Fd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (fd.fd < 0) {
+  const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     return bad(errno == ENOENT ? std::string("not found") : std::string(std::strerror(errno)));
   }
   struct stat st {};
-  if (::fstat(fd.fd, &st) != 0) return bad(std::strerror(errno));
+  if (::fstat(fd.get(), &st) != 0) return bad(std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return bad("not a regular file");
   const auto file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
@@ -85,7 +79,7 @@ Result<SafetensorsFile> SafetensorsFile::open(const std::filesystem::path& path)
 
   SafetensorsFile f;
   f.path_ = path;
-  f.map_ = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  f.map_ = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (f.map_ == MAP_FAILED) {
     f.map_ = nullptr;
     return bad(std::string("mmap failed: ") + std::strerror(errno));

@@ -1,6 +1,6 @@
 #pragma once
-// Turns one request's logits into a token (DESIGN.md: sampling happens on
-// rank 0). Greedy below a tiny temperature; otherwise temperature, min-p,
+// Turns one request's logits into a token (docs/architecture.md,
+// "Processes": only rank 0 samples). Greedy below a tiny temperature; otherwise temperature, min-p,
 // top-k and top-p, then one draw from the request's own generator, so a
 // seeded request samples the same tokens whatever else shares its batch.
 #include <cstdint>

@@ -12,58 +12,38 @@
 #include <stdexcept>
 #include <thread>
 
+#include "base/unique_fd.hpp"
+
 namespace waypoint {
 
 struct ShmTpGroup::Header {  // fits in the first 320 bytes (see region_bytes)
   std::atomic<uint32_t> arrived{0};
   std::atomic<uint32_t> generation{0};
   std::atomic<uint32_t> aborted{0};
-  std::atomic<uint64_t> message_size{0};
   char why[256] = {};
 };
 
-static_assert(std::atomic<uint32_t>::is_always_lock_free &&
-                  std::atomic<uint64_t>::is_always_lock_free,
+static_assert(std::atomic<uint32_t>::is_always_lock_free,
               "shared-memory atomics must be lock-free to work across processes");
 
 namespace {
 size_t align_up(size_t n) { return (n + 63) / 64 * 64; }
-}  // namespace
 
-namespace {
-size_t region_bytes(int world_size, size_t max_floats, size_t max_message_bytes) {
-  return align_up(64 * 5) + align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float)) +
-         align_up(max_message_bytes);
+size_t region_bytes(int world_size, size_t max_floats) {
+  return align_up(64 * 5) + align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float));
 }
 }  // namespace
 
-Result<std::shared_ptr<ShmTpGroup>> ShmTpGroup::create(int world_size, size_t max_floats,
-                                                       size_t max_message_bytes) {
+Result<void> ShmTpGroup::create_file(const std::string& path, int world_size, size_t max_floats) {
   if (world_size < 1) return Error{"tensor-parallel group needs at least one rank"};
-  const size_t bytes = region_bytes(world_size, max_floats, max_message_bytes);
-  // Anonymous and shared: children forked after this see the same pages, and
-  // the mapping disappears with the last process, so nothing can leak.
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (base == MAP_FAILED) {
-    return Error{"cannot map " + std::to_string(bytes) +
-                 " bytes of shared memory for tensor "
-                 "parallelism: " +
-                 std::strerror(errno)};
-  }
-  return std::make_shared<ShmTpGroup>(Key{}, base, bytes, world_size, max_floats,
-                                      max_message_bytes);
-}
-
-Result<void> ShmTpGroup::create_file(const std::string& path, int world_size, size_t max_floats,
-                                     size_t max_message_bytes) {
-  if (world_size < 1) return Error{"tensor-parallel group needs at least one rank"};
-  const size_t bytes = region_bytes(world_size, max_floats, max_message_bytes);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return Error{"cannot create " + path + ": " + std::strerror(errno)};
-  const bool sized = ::ftruncate(fd, static_cast<off_t>(bytes)) == 0;
+  const size_t bytes = region_bytes(world_size, max_floats);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) return Error{"cannot create " + path + ": " + std::strerror(errno)};
+  const bool sized = ::ftruncate(fd.get(), static_cast<off_t>(bytes)) == 0;
   const int saved = errno;
-  void* base = sized ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
-  ::close(fd);
+  void* base =
+      sized ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0) : MAP_FAILED;
+  fd.reset();  // the mapping keeps the file
   if (base == MAP_FAILED) {
     ::unlink(path.c_str());
     return Error{"cannot size " + path + " to " + std::to_string(bytes) +
@@ -75,43 +55,30 @@ Result<void> ShmTpGroup::create_file(const std::string& path, int world_size, si
 }
 
 Result<std::shared_ptr<ShmTpGroup>> ShmTpGroup::attach(const std::string& path, int world_size,
-                                                       size_t max_floats,
-                                                       size_t max_message_bytes) {
-  const size_t bytes = region_bytes(world_size, max_floats, max_message_bytes);
-  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) return Error{"cannot open " + path + ": " + std::strerror(errno)};
+                                                       size_t max_floats) {
+  const size_t bytes = region_bytes(world_size, max_floats);
+  const UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd) return Error{"cannot open " + path + ": " + std::strerror(errno)};
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || static_cast<size_t>(st.st_size) != bytes) {
-    ::close(fd);
+  if (::fstat(fd.get(), &st) != 0 || static_cast<size_t>(st.st_size) != bytes) {
     return Error{path + " is not a tensor-parallel region of " + std::to_string(bytes) +
                  " bytes (ranks disagree on the group's sizes)"};
   }
-  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  ::close(fd);
+  void* base = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
   if (base == MAP_FAILED) return Error{"cannot map " + path + ": " + std::strerror(errno)};
-  return std::make_shared<ShmTpGroup>(Key{}, base, bytes, world_size, max_floats, max_message_bytes,
-                                      /*initialize=*/false);
+  return std::make_shared<ShmTpGroup>(Key{}, base, bytes, world_size, max_floats);
 }
 
-ShmTpGroup::ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats,
-                       size_t max_message_bytes, bool initialize)
-    : base_(base),
-      bytes_(bytes),
-      world_size_(world_size),
-      max_floats_(max_floats),
-      max_message_bytes_(max_message_bytes) {
+ShmTpGroup::ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats)
+    : base_(base), bytes_(bytes), world_size_(world_size), max_floats_(max_floats) {
   auto* p = static_cast<char*>(base);
   static_assert(sizeof(Header) <= 64 * 5, "the header outgrew its reserved space");
-  // A region another process created already holds a live header.
-  header_ = initialize ? new (p) Header() : std::launder(reinterpret_cast<Header*>(p));
+  // create_file() placed the header; this process sees the live one.
+  header_ = std::launder(reinterpret_cast<Header*>(p));
   slots_ = reinterpret_cast<float*>(p + align_up(64 * 5));
-  message_ =
-      p + align_up(64 * 5) + align_up(static_cast<size_t>(world_size) * max_floats * sizeof(float));
 }
 
 ShmTpGroup::~ShmTpGroup() { munmap(base_, bytes_); }
-
-std::atomic<uint64_t>& ShmTpGroup::message_size() { return header_->message_size; }
 
 void ShmTpGroup::abort(std::string_view why) {
   if (header_->aborted.exchange(1) == 0) {
@@ -168,24 +135,6 @@ void ShmTpRank::all_reduce_sum(std::span<float> data) {
     }
     group_->barrier(alive_);  // nobody refills a slot before everyone has read it
   }
-}
-
-void ShmTpRank::broadcast(std::string& message) {
-  auto area = group_->message_area();
-  if (rank_ == 0) {
-    if (message.size() > area.size()) {
-      group_->abort("a step of " + std::to_string(message.size()) +
-                    " bytes exceeds the broadcast area of " + std::to_string(area.size()));
-    } else {
-      std::memcpy(area.data(), message.data(), message.size());
-      group_->message_size().store(message.size(), std::memory_order_release);
-    }
-  }
-  group_->barrier(alive_);
-  if (rank_ != 0) {
-    message.assign(area.data(), group_->message_size().load(std::memory_order_acquire));
-  }
-  group_->barrier(alive_);
 }
 
 }  // namespace waypoint

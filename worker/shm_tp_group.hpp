@@ -1,13 +1,12 @@
 #pragma once
-// Tensor parallelism between worker processes on one host, through one
-// shared-memory region: mapped before fork(), or a file each rank maps. Ranks meet at barriers; an
-// all-reduce sums every rank's slot in rank order, so all ranks get the same
-// bits; rank 0 broadcasts each step's SchedulerOutput to the others.
+// Tensor parallelism between the ranks of one host on CPU, through one
+// shared-memory region, a file under /dev/shm that the launcher creates and
+// each rank maps. Ranks meet at barriers; an all-reduce sums every rank's slot
+// in rank order, so all ranks get the same bits. (The steps themselves reach
+// every rank over ZeroMQ: engine_core/worker_client.hpp.)
 //
 // A rank that dies must not hang the others: waiting ranks poll a liveness
 // check and give up with an error naming what died.
-#include <sys/types.h>
-
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -24,24 +23,18 @@ namespace waypoint {
 
 class ShmTpGroup {
  public:
-  // max_floats bounds one all-reduce (tokens per step x hidden size);
-  // max_message_bytes bounds one broadcast.
-  static Result<std::shared_ptr<ShmTpGroup>> create(int world_size, size_t max_floats,
-                                                    size_t max_message_bytes);
-  // The same region in a file (under /dev/shm), for ranks that are separate
-  // programs rather than forks: the launcher creates it, each worker attaches
-  // with the same sizes, and the launcher removes the file when it stops.
-  static Result<void> create_file(const std::string& path, int world_size, size_t max_floats,
-                                  size_t max_message_bytes);
+  // Creates the region's file; max_floats bounds one all-reduce (tokens per
+  // step x hidden size). The creator removes the file when the run ends.
+  static Result<void> create_file(const std::string& path, int world_size, size_t max_floats);
+  // Maps the file, with the same sizes it was created with.
   static Result<std::shared_ptr<ShmTpGroup>> attach(const std::string& path, int world_size,
-                                                    size_t max_floats, size_t max_message_bytes);
-  // Only create() can make the key, so only it constructs groups.
+                                                    size_t max_floats);
+  // Only attach() can make the key, so only it constructs groups.
   class Key {
     friend class ShmTpGroup;
     Key() = default;
   };
-  ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats,
-             size_t max_message_bytes, bool initialize = true);
+  ShmTpGroup(Key, void* base, size_t bytes, int world_size, size_t max_floats);
   ~ShmTpGroup();
   ShmTpGroup(const ShmTpGroup&) = delete;
   ShmTpGroup& operator=(const ShmTpGroup&) = delete;
@@ -58,8 +51,6 @@ class ShmTpGroup {
   void barrier(const std::function<bool()>& alive);
 
   float* slot(int rank) { return slots_ + static_cast<size_t>(rank) * max_floats_; }
-  std::span<char> message_area() { return {message_, max_message_bytes_}; }
-  std::atomic<uint64_t>& message_size();
 
  private:
   struct Header;
@@ -68,10 +59,8 @@ class ShmTpGroup {
   size_t bytes_;
   int world_size_;
   size_t max_floats_;
-  size_t max_message_bytes_;
   Header* header_;
   float* slots_;
-  char* message_;
 };
 
 // One rank's view of the group, as a TpCommunicator for the model.
@@ -82,9 +71,6 @@ class ShmTpRank final : public TpCommunicator {
   int rank() const override { return rank_; }
   int world_size() const override { return group_->world_size(); }
   void all_reduce_sum(std::span<float> data) override;
-
-  // Rank 0 sends, the others receive; every rank calls it once per message.
-  void broadcast(std::string& message);
 
   ShmTpGroup& group() { return *group_; }
 

@@ -7,70 +7,36 @@
 #include <memory>
 #include <optional>
 
-#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "base/json_config.hpp"
 #include "base/log.hpp"
 #include "proto/busy_poll.hpp"
 #include "proto/codec.hpp"
 #include "proto/control_channel.hpp"
 #include "proto/scheduler_output.hpp"
-#include "worker/cpu_model_runner.hpp"
+#include "worker/cpu_worker_rank.hpp"
 #ifdef WAYPOINT_HAVE_CUDA
 #include "worker/cuda_worker_rank.hpp"
 #endif
-#include "worker/llama_weights.hpp"
-#include "worker/model_loader.hpp"
-#include "worker/shm_tp_group.hpp"
 #include "worker/worker_rank.hpp"
 
 namespace waypoint {
 
-using nlohmann::json;
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(WorkerProcessConfig, model_dir, rank, world_size,
+                                                device, num_blocks, gpu_memory_utilization,
+                                                max_num_seqs, block_size, seed,
+                                                max_num_batched_tokens, tp_shm_path, steps_endpoint,
+                                                reply_endpoint, busy_poll_us)
 
-std::string to_json_text(const WorkerProcessConfig& c) {
-  return json{{"model_dir", c.model_dir},
-              {"rank", c.rank},
-              {"world_size", c.world_size},
-              {"device", c.device},
-              {"num_blocks", c.num_blocks},
-              {"gpu_memory_utilization", c.gpu_memory_utilization},
-              {"max_num_seqs", c.max_num_seqs},
-              {"block_size", c.block_size},
-              {"seed", c.seed},
-              {"max_num_batched_tokens", c.max_num_batched_tokens},
-              {"tp_shm_path", c.tp_shm_path},
-              {"steps_endpoint", c.steps_endpoint},
-              {"reply_endpoint", c.reply_endpoint},
-              {"busy_poll_us", c.busy_poll_us}}
-      .dump();
-}
+std::string to_json_text(const WorkerProcessConfig& c) { return json_text(c); }
 
 Result<WorkerProcessConfig> worker_config_from_json(const std::string& text) {
-  try {
-    const json j = json::parse(text);
-    WorkerProcessConfig c;
-    c.model_dir = j.at("model_dir").get<std::string>();
-    c.rank = j.at("rank").get<int32_t>();
-    c.world_size = j.at("world_size").get<int32_t>();
-    c.device = j.value("device", c.device);
-    if (c.device != "cpu" && c.device != "cuda") {
-      return Error{"worker config: device must be cpu or cuda, got '" + c.device + "'"};
-    }
-    c.num_blocks = j.at("num_blocks").get<int32_t>();
-    c.gpu_memory_utilization = j.value("gpu_memory_utilization", c.gpu_memory_utilization);
-    c.max_num_seqs = j.value("max_num_seqs", c.max_num_seqs);
-    c.block_size = j.at("block_size").get<int32_t>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.max_num_batched_tokens = j.at("max_num_batched_tokens").get<int64_t>();
-    c.tp_shm_path = j.at("tp_shm_path").get<std::string>();
-    c.steps_endpoint = j.at("steps_endpoint").get<std::string>();
-    c.reply_endpoint = j.at("reply_endpoint").get<std::string>();
-    c.busy_poll_us = j.value("busy_poll_us", c.busy_poll_us);
-    return c;
-  } catch (const json::exception& e) {
-    return Error{std::string("worker config: ") + e.what()};
+  auto c = from_json_text<WorkerProcessConfig>(text, "worker config");
+  if (c && c->device != "cpu" && c->device != "cuda") {
+    return Error{"worker config: device must be cpu or cuda, got '" + c->device + "'"};
   }
+  return c;
 }
 
 size_t tp_max_floats(int64_t max_num_batched_tokens, int64_t hidden_size) {
@@ -78,34 +44,6 @@ size_t tp_max_floats(int64_t max_num_batched_tokens, int64_t hidden_size) {
 }
 
 namespace {
-
-Result<WorkerRank> load_cpu_rank(const WorkerProcessConfig& c,
-                                 const std::function<bool()>& launcher_alive) {
-  if (c.num_blocks < 2) {
-    return Error{"a CPU worker needs its KV block count in its config, got " +
-                 std::to_string(c.num_blocks)};
-  }
-  auto loaded = load_model(c.model_dir);
-  if (!loaded) return loaded.error();
-  auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{c.rank, c.world_size});
-  if (!weights) return weights.error();
-  WorkerRank out;
-  if (c.world_size > 1) {
-    auto group = ShmTpGroup::attach(
-        c.tp_shm_path, c.world_size,
-        tp_max_floats(c.max_num_batched_tokens, loaded->config.hidden_size), kTpMessageBytes);
-    if (!group) return group.error();
-    out.host_comm = std::make_unique<ShmTpRank>(std::move(*group), c.rank, launcher_alive);
-  } else {
-    out.host_comm = std::make_unique<SingleRank>();
-  }
-  const CpuModelRunnerConfig runner{
-      .num_blocks = c.num_blocks, .block_size = c.block_size, .seed = c.seed};
-  out.runner =
-      std::make_unique<CpuModelRunner>(loaded->config, std::move(*weights), runner, *out.host_comm);
-  out.num_blocks = c.num_blocks;
-  return out;
-}
 
 // What a loaded rank holds; built before READY so a bad model fails the start.
 Result<WorkerRank> load_rank(const WorkerProcessConfig& c, control::Channel& control,

@@ -35,10 +35,9 @@ struct WorkerProcessConfig {
 std::string to_json_text(const WorkerProcessConfig& config);
 Result<WorkerProcessConfig> worker_config_from_json(const std::string& text);
 
-// The size of one all-reduce slot and of the broadcast area, which the
-// launcher needs to create the region each rank attaches to.
+// The size of one all-reduce slot, which the launcher needs to create the
+// region each rank attaches to.
 size_t tp_max_floats(int64_t max_num_batched_tokens, int64_t hidden_size);
-inline constexpr size_t kTpMessageBytes = 1u << 20;
 
 // Connects to the launcher's control endpoint as `name`, runs until told to
 // shut down. Returns the process exit code.

@@ -22,7 +22,7 @@ trap 'stop_servers; kill -TERM $(jobs -p) 2>/dev/null; wait' EXIT
 source "$(dirname "$0")/serve_side_by_side.sh"
 
 # The workloads: lengths uniform in [len*(1-r), len*(1+r)]. Training uses a
-# wide mix of lengths (seed 003: train on diverse workloads), the predicted
+# wide mix of lengths (train on diverse workloads), the predicted
 # workloads narrower mixes inside it.
 mix_t=(--dataset-name random --random-input-len 256 --random-output-len 96 --random-range-ratio 0.9)
 mix_a=(--dataset-name random --random-input-len 128 --random-output-len 128 --random-range-ratio 0.5)

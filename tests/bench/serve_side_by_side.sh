@@ -9,7 +9,7 @@ serve() {  # name, extra flags...
     --event-endpoint 'tcp://127.0.0.1:*' --event-replay-endpoint 'tcp://127.0.0.1:*' "$@" \
     > "$work/$name.log" 2>&1 &
   echo $! > "$work/$name.pid"
-  for _ in $(seq 100); do
+  for _ in $(seq 600); do  # up to a minute: a larger model takes a while to load
     grep -q "serve: serving" "$work/$name.log" && break
     sleep 0.1
   done

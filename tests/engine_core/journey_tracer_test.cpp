@@ -1,4 +1,4 @@
-// Journey tracing in the engine core (DESIGN.md §5, seeds/000): which events
+// Journey tracing in the engine core (docs/journey-tracing.md): which events
 // a request's transitions emit, with what progress snapshot, into which
 // client's batch, and that nothing is left behind however a request ends.
 #include "engine_core/journey_tracer.hpp"
@@ -14,8 +14,8 @@
 #include "engine_core/clock.hpp"
 #include "engine_core/scheduler.hpp"
 #include "perf/synthetic_executor.hpp"
-#include "telemetry/trace_attributes.hpp"
 #include "scheduler_test_util.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 namespace {

@@ -12,8 +12,8 @@
 #include "engine_core/block_pool.hpp"
 #include "engine_core/clock.hpp"
 #include "engine_core/scheduler.hpp"
-#include "telemetry/trace_attributes.hpp"
 #include "scheduler_test_util.hpp"
+#include "telemetry/trace_attributes.hpp"
 
 namespace waypoint {
 namespace {

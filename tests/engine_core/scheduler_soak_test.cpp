@@ -1,7 +1,7 @@
 // Randomized soak of the scheduler and block pool under preemption: thousands
 // of requests with shared prefixes, random lengths, stop conditions and
 // aborts, a KV pool small enough to preempt constantly, and every step
-// checked against the invariants of DESIGN.md §4.
+// checked against the invariants of docs/architecture.md, "Scheduler and KV cache".
 #include <algorithm>
 #include <map>
 #include <random>

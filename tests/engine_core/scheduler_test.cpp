@@ -1,7 +1,6 @@
-// Scheduler: vLLM V1 scheduling semantics (DESIGN.md §4) and the step
-// counter (§5). Every scenario uses block_size 4 and tiny pools so that block
-// ids, budgets and preemptions can be worked out by hand; the numbers in the
-// comments are that working.
+// Scheduler: vLLM V1 scheduling semantics (docs/architecture.md, "Scheduler and KV cache") and the
+// step counter (§5). Every scenario uses block_size 4 and tiny pools so that block ids, budgets and
+// preemptions can be worked out by hand; the numbers in the comments are that working.
 #include "engine_core/scheduler.hpp"
 
 #include <gmock/gmock.h>

@@ -1,4 +1,4 @@
-// Step tracing in the real scheduler (DESIGN.md §5, seeds/002): which steps
+// Step tracing in the real scheduler (docs/step-tracing.md): which steps
 // are sampled, what a summary and a snapshot say, and the per-request core
 // events (QUEUED / SCHEDULED / PREEMPTED) the frontend's metrics read.
 #include "engine_core/step_tracer.hpp"

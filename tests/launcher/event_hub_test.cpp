@@ -1,4 +1,4 @@
-// The event hub and its producers' publisher (DESIGN.md §5), over real
+// The event hub and its producers' publisher (docs/architecture.md, "Observability"), over real
 // sockets: sequence stamping, replay, the buffer bound, malformed intake, and
 // that neither a missing hub nor a slow subscriber ever blocks anyone.
 #include <stdlib.h>
@@ -36,11 +36,6 @@ using testing::replay_from;
 using testing::ScratchDir;
 using testing::send_parts;
 using testing::seq_bytes;
-
-
-
-
-
 
 template <class Pred>
 bool wait_until(Pred pred, std::chrono::milliseconds timeout = 10s) {
@@ -94,7 +89,6 @@ zmq::socket_t subscriber(zmq::context_t& context, const std::string& endpoint, i
   sub.connect(endpoint);
   return sub;
 }
-
 
 std::vector<uint64_t> seqs_of(const std::vector<HubFrame>& frames) {
   std::vector<uint64_t> out;

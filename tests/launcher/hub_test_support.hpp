@@ -46,7 +46,8 @@ inline void send_parts(zmq::socket_t& socket, const std::vector<std::string>& pa
 }
 
 // One hub message, decoded; throws if what arrives is not one.
-inline std::optional<HubFrame> receive_frame(zmq::socket_t& socket, std::chrono::milliseconds timeout) {
+inline std::optional<HubFrame> receive_frame(zmq::socket_t& socket,
+                                             std::chrono::milliseconds timeout) {
   auto parts = receive(socket, timeout);
   if (!parts) return std::nullopt;
   if (parts->size() != 3) throw std::runtime_error("not a hub message");
@@ -62,7 +63,7 @@ struct Replay {
 };
 
 inline Replay replay(zmq::context_t& context, const std::string& endpoint,
-              const std::vector<std::string>& request) {
+                     const std::vector<std::string>& request) {
   zmq::socket_t dealer(context, zmq::socket_type::dealer);
   dealer.set(zmq::sockopt::linger, 0);
   dealer.set(zmq::sockopt::rcvhwm, 0);

@@ -74,11 +74,11 @@ ServePlan plan_from_flags(const std::vector<std::string>& flags, int frontends) 
 }
 
 TEST(ServePlan, StepTracingFlagsReachTheEngineCore) {
-  const ServePlan plan = plan_from_flags(
-      {"--model", "/models/tiny", "--step-tracing-enabled", "--step-tracing-sample-rate", "0.25",
-       "--step-tracing-rich-subsample-rate", "0.125", "--step-tracing-closure-interval", "7",
-       "--seed", "5"},
-      1);
+  const ServePlan plan =
+      plan_from_flags({"--model", "/models/tiny", "--step-tracing-enabled",
+                       "--step-tracing-sample-rate", "0.25", "--step-tracing-rich-subsample-rate",
+                       "0.125", "--step-tracing-closure-interval", "7", "--seed", "5"},
+                      1);
   auto engine = engine_core_config_from_json(to_json_text(plan.engine));
   ASSERT_TRUE(engine.ok()) << engine.error().message;
   const StepTracingConfig& st = engine->scheduler.step_tracing;
@@ -102,10 +102,10 @@ TEST(ServePlan, StepTracingDefaultsAreVllms) {
 }
 
 TEST(ServePlan, OtlpEndpointReachesEveryProcessAndTurnsJourneyTracingOn) {
-  const ServePlan plan = plan_from_flags(
-      {"--model", "/models/tiny", "--otlp-traces-endpoint", "http://127.0.0.1:4318",
-       "--journey-tracing-sample-rate", "0.5", "--api-server-count", "2"},
-      2);
+  const ServePlan plan =
+      plan_from_flags({"--model", "/models/tiny", "--otlp-traces-endpoint", "http://127.0.0.1:4318",
+                       "--journey-tracing-sample-rate", "0.5", "--api-server-count", "2"},
+                      2);
   auto engine = engine_core_config_from_json(to_json_text(plan.engine));
   ASSERT_TRUE(engine.ok());
   EXPECT_EQ(engine->otlp_traces_endpoint, "http://127.0.0.1:4318");

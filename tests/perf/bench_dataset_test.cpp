@@ -116,11 +116,9 @@ TEST(BenchDataset, ShareGptSkipsTooShortAndTooLongLikeVllm) {
 
 TEST(BenchDataset, ShareGptPassesOnTheTokenizerFailure) {
   std::mt19937_64 rng(1);
-  auto failed = sample_sharegpt({{"a b c d", "e f g h"}}, 1,
-                                [](const std::string&) -> Result<int64_t> {
-                                  return Error{"POST /tokenize: refused"};
-                                },
-                                rng);
+  auto failed = sample_sharegpt(
+      {{"a b c d", "e f g h"}}, 1,
+      [](const std::string&) -> Result<int64_t> { return Error{"POST /tokenize: refused"}; }, rng);
   ASSERT_FALSE(failed);
   EXPECT_EQ(failed.error().message, "POST /tokenize: refused");
 }
@@ -165,9 +163,10 @@ TEST(BenchClient, StreamAccumulatorTimesChunksAsVllm) {
   a.feed("data: {\"choices\":[{\"text\":\"a\"}]}\n\nda", 0.5);
   a.feed("ta: {\"choices\":[{\"text\":\"b\"}]}\n\n", 0.75);
   a.feed("data: {\"choices\":[{\"text\":\"\",\"finish_reason\":\"length\"}]}\n\n", 1.0);
-  a.feed("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":7}}\n\n"
-         "data: [DONE]\n\n",
-         1.5);
+  a.feed(
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":7}}\n\n"
+      "data: [DONE]\n\n",
+      1.5);
   const RequestRecord r = a.finish(4);
   EXPECT_TRUE(r.success);
   EXPECT_DOUBLE_EQ(r.ttft, 0.5);
@@ -179,8 +178,9 @@ TEST(BenchClient, StreamAccumulatorTimesChunksAsVllm) {
 
 TEST(BenchClient, StreamAccumulatorCountsChunksWithoutUsageAndSeesErrors) {
   StreamAccumulator counted;
-  counted.feed("data: {\"choices\":[{\"text\":\"a\"}]}\r\n\r\ndata: {\"choices\":[{\"text\":\"b\"}]}\n\n",
-               0.1);
+  counted.feed(
+      "data: {\"choices\":[{\"text\":\"a\"}]}\r\n\r\ndata: {\"choices\":[{\"text\":\"b\"}]}\n\n",
+      0.1);
   EXPECT_EQ(counted.finish(1).output_tokens, 2);
 
   StreamAccumulator empty;

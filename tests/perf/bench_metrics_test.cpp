@@ -83,10 +83,10 @@ TEST(BenchMetrics, FailedRequestsCountZeroOutputAndStayOutOfTheDistributions) {
 TEST(BenchMetrics, GoodputCountsRequestsMeetingEverySlo) {
   // Binary-exact times, so "meets the SLO exactly" is exact.
   const std::vector<RequestRecord> records = {
-      ok(1, 5, 0.125, 0.625, {}),   // ttft 125 ms, tpot 125 ms, e2el 625 ms
-      ok(1, 5, 0.25, 0.75, {}),     // ttft 250 ms
-      ok(1, 3, 0.125, 1.0, {}),     // tpot 437.5 ms
-      ok(1, 1, 0.125, 0.125, {}),   // one token: TPOT counts as 0
+      ok(1, 5, 0.125, 0.625, {}),  // ttft 125 ms, tpot 125 ms, e2el 625 ms
+      ok(1, 5, 0.25, 0.75, {}),    // ttft 250 ms
+      ok(1, 3, 0.125, 1.0, {}),    // tpot 437.5 ms
+      ok(1, 1, 0.125, 0.125, {}),  // one token: TPOT counts as 0
   };
   auto slo = parse_goodput({"ttft:200", "tpot:125"});
   ASSERT_TRUE(slo);
@@ -125,8 +125,7 @@ TEST(BenchMetrics, PercentileKeysFollowVllm) {
 }
 
 TEST(BenchMetrics, CumulativeBucketsLikePrometheus) {
-  EXPECT_EQ(cumulative_buckets({0.05, 0.1, 0.2, 5}, {0.1, 1.0}),
-            (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(cumulative_buckets({0.05, 0.1, 0.2, 5}, {0.1, 1.0}), (std::vector<int64_t>{2, 3, 4}));
 }
 
 }  // namespace

@@ -60,10 +60,10 @@ TEST_F(FitCommand, WritesEveryFile) {
   EXPECT_EQ(coeffs["malformed_lines"], 2);
   EXPECT_EQ(coeffs["unit"], "microseconds");
   const auto& beta = coeffs["beta"];
-  EXPECT_EQ(beta["features"], (nlohmann::json{"intercept", "prefill_tokens", "decode_tokens",
-                                              "decode_ctx_tokens_sum", "prefill_ctx_tokens_sum",
-                                              "batch_size", "num_prefill_reqs",
-                                              "prefill_attention_pairs"}));
+  EXPECT_EQ(beta["features"],
+            (nlohmann::json{"intercept", "prefill_tokens", "decode_tokens", "decode_ctx_tokens_sum",
+                            "prefill_ctx_tokens_sum", "batch_size", "num_prefill_reqs",
+                            "prefill_attention_pairs"}));
   EXPECT_EQ(beta["coefficients"].size(), 8u);
   for (const auto& c : beta["coefficients"]) EXPECT_GE(c.get<double>(), 0.0);
   EXPECT_EQ(beta["rows"]["total"], 6);
@@ -103,8 +103,8 @@ TEST_F(FitCommand, PhysicalFloorFromTheModelAndTheDevice) {
       << R"({"architectures": ["LlamaForCausalLM"], "vocab_size": 10, "hidden_size": 8,
              "intermediate_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
              "num_key_value_heads": 1, "head_dim": 4, "max_position_embeddings": 64})";
-  const std::string common = "'" + kTrace + "' --warmup-steps 2 --model '" +
-                             (dir_ / "model").string() + "' --out-dir ";
+  const std::string common =
+      "'" + kTrace + "' --warmup-steps 2 --model '" + (dir_ / "model").string() + "' --out-dir ";
 
   ASSERT_EQ(fit(common + "'" + (dir_ / "cpu").string() + "' --memory-bandwidth-gbs 0.001"), 0)
       << err();

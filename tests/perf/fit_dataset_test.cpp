@@ -35,8 +35,8 @@ TEST(FitDataset, CountsLinesAndSkipsMalformedOnes) {
   EXPECT_EQ(bad, (std::vector<std::size_t>{10, 22}));  // not JSON; a summary without its keys
   EXPECT_EQ(d.stats.step_events, 6u);
   EXPECT_EQ(d.stats.journey_events, 14u);
-  EXPECT_EQ(d.stats.ignored_events, 1u);  // the REQUEST_SNAPSHOT
-  EXPECT_EQ(d.stats.unscheduled, 1u);     // req-e
+  EXPECT_EQ(d.stats.ignored_events, 1u);   // the REQUEST_SNAPSHOT
+  EXPECT_EQ(d.stats.unscheduled, 1u);      // req-e
   EXPECT_EQ(d.stats.without_arrival, 1u);  // req-d
 }
 

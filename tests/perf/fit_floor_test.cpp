@@ -28,7 +28,7 @@ TEST(FitFloor, ModelCostByHand) {
   // Per layer: q 8x8, k and v 8x4 each, o 8x8 = 192; MLP 3x8x16 = 384; two
   // norms 16. Two layers, the final norm 8, lm_head 10x8 = 80: 1272 weights.
   EXPECT_DOUBLE_EQ(f32.weight_bytes, 1272 * 4);
-  EXPECT_DOUBLE_EQ(f32.kv_bytes_per_token, 2 * 2 * 4 * 4);     // K and V, 2 layers, width 4
+  EXPECT_DOUBLE_EQ(f32.kv_bytes_per_token, 2 * 2 * 4 * 4);  // K and V, 2 layers, width 4
   EXPECT_DOUBLE_EQ(f32.flops_per_token, 2 * (2 * (192 + 384) + 80));
   EXPECT_DOUBLE_EQ(f32.attention_flops_per_pair, 4 * 2 * 8);  // QK and PV, 2 layers, q width 8
   EXPECT_DOUBLE_EQ(model_cost(small_shape(), 2).weight_bytes, 1272 * 2);
@@ -44,7 +44,8 @@ TEST(FitFloor, WeightsReadAreTheParametersLessTheGatheredTable) {
   for (const char* name : {"llama-3.2-1b-shape", "llama-3.1-8b-shape"}) {
     const auto preset = tools::find_preset(name);
     ASSERT_TRUE(preset) << name;
-    auto config = parse_model_config(tools::llama_config_json(*preset, 1, 2, "bfloat16").dump(), name);
+    auto config =
+        parse_model_config(tools::llama_config_json(*preset, 1, 2, "bfloat16").dump(), name);
     ASSERT_TRUE(config.ok()) << config.error().message;
     const double table = static_cast<double>(preset->vocab_size) * preset->hidden_size;
     const double read = static_cast<double>(tools::parameter_count(*preset)) -

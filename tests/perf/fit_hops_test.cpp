@@ -17,8 +17,8 @@ std::string step(int id, long start_ns, long end_ns, int gap_us, int running, in
   std::ostringstream s;
   s << R"({"event.type":"step.BATCH_SUMMARY","step.id":)" << id << R"(,"step.ts_start_ns":)"
     << start_ns << R"(,"step.ts_end_ns":)" << end_ns << R"(,"step.duration_us":)"
-    << (end_ns - start_ns) / 1000 << R"(,"step.gap_us":)" << gap_us
-    << R"(,"queue.running_depth":)" << running << R"(,"queue.waiting_depth":0,)"
+    << (end_ns - start_ns) / 1000 << R"(,"step.gap_us":)" << gap_us << R"(,"queue.running_depth":)"
+    << running << R"(,"queue.waiting_depth":0,)"
     << R"("batch.num_prefill_reqs":0,"batch.num_decode_reqs":1,"batch.prefill_tokens":0,)"
     << R"("batch.decode_tokens":1,"batch.decode_ctx_tokens_sum":10,)"
     << R"("batch.prefill_ctx_tokens_sum":0,"batch.num_preempted":0,"batch.num_finished":)"
@@ -112,7 +112,6 @@ TEST(FitHops, BenchResultMustBeOne) {
   EXPECT_FALSE(read_bench_result(path.string()));
 }
 
-
 StepRow prefill_step(std::int64_t start_ns, std::int64_t end_ns, double prefill_tokens) {
   StepRow s;
   s.ts_start_ns = start_ns;
@@ -142,7 +141,8 @@ TEST(FitHops, ClientHopPerRequestRecoversKnownCoefficients) {
   constexpr std::int64_t kMsNs = 1'000'000;
   Dataset d;
   for (std::int64_t k = 0; k < 200; ++k) {
-    d.steps.push_back(prefill_step(2 * k * kMsNs, (2 * k + 1) * kMsNs, (k % 5 == 0) ? 0 : (k * 37) % 400));
+    d.steps.push_back(
+        prefill_step(2 * k * kMsNs, (2 * k + 1) * kMsNs, (k % 5 == 0) ? 0 : (k * 37) % 400));
   }
   BenchRun run{"r.json", 0, 0, 0, {}};
   for (std::int64_t i = 0; i < 60; ++i) {

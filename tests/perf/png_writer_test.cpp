@@ -35,7 +35,8 @@ Decoded decode(const std::vector<std::uint8_t>& file) {
   while (at + 12 <= file.size()) {
     const std::uint32_t len = be32(file, at);
     EXPECT_LE(at + 12 + len, file.size());
-    const std::string type(file.begin() + static_cast<long>(at + 4), file.begin() + static_cast<long>(at + 8));
+    const std::string type(file.begin() + static_cast<long>(at + 4),
+                           file.begin() + static_cast<long>(at + 8));
     const std::span<const std::uint8_t> typed(file.data() + at + 4, len + 4);
     EXPECT_EQ(crc32(typed), be32(file, at + 8 + len)) << "CRC of " << type;
     const std::uint8_t* data = file.data() + at + 8;

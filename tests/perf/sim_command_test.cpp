@@ -53,8 +53,7 @@ class SimCommand : public ::testing::Test {
   // coeffs.json from the real `waypoint fit` on the fixture trace.
   std::string fitted_coeffs() {
     const fs::path fit_dir = dir_ / "fit";
-    EXPECT_EQ(run("fit '" + kTrace + "' --out-dir '" + fit_dir.string() + "' --warmup-steps 2"),
-              0)
+    EXPECT_EQ(run("fit '" + kTrace + "' --out-dir '" + fit_dir.string() + "' --warmup-steps 2"), 0)
         << err();
     return (fit_dir / "coeffs.json").string();
   }
@@ -96,8 +95,8 @@ TEST_F(SimCommand, IsDeterministicAndComparesWithAResult) {
       << err();
   const auto a = nlohmann::json::parse(slurp(first));
   const auto b = nlohmann::json::parse(slurp(second));
-  for (const char* key : {"mean_ttft_ms", "p90_ttft_ms", "mean_tpot_ms", "mean_e2el_ms",
-                          "p99_e2el_ms", "duration"}) {
+  for (const char* key :
+       {"mean_ttft_ms", "p90_ttft_ms", "mean_tpot_ms", "mean_e2el_ms", "p99_e2el_ms", "duration"}) {
     EXPECT_EQ(a[key], b[key]) << key;
   }
   // Compared with itself, every error is zero.
@@ -118,8 +117,7 @@ TEST_F(SimCommand, SchedulerFlagsTakeServesMeaning) {
       " --dataset-name random --random-input-len 32 --random-output-len 8 --num-prompts 20"
       " --request-rate inf";
   const fs::path one = dir_ / "one.json";
-  ASSERT_EQ(run(sim(coeffs, burst) + " --max-num-seqs 1 --result-json '" + one.string() + "'"),
-            0)
+  ASSERT_EQ(run(sim(coeffs, burst) + " --max-num-seqs 1 --result-json '" + one.string() + "'"), 0)
       << err();
   const fs::path many = dir_ / "many.json";
   ASSERT_EQ(run(sim(coeffs, burst) + " --result-json '" + many.string() + "'"), 0) << err();
@@ -139,8 +137,7 @@ TEST_F(SimCommand, BadInputIsAClearError) {
   EXPECT_EQ(run("sim --coeffs x.json --scheduling-policy lottery"), 2);
   EXPECT_NE(err().find("--scheduling-policy"), std::string::npos) << err();
 
-  EXPECT_EQ(run("sim --coeffs '" + (dir_ / "missing.json").string() + "' --model '" + kModel +
-                "'"),
+  EXPECT_EQ(run("sim --coeffs '" + (dir_ / "missing.json").string() + "' --model '" + kModel + "'"),
             1);
   EXPECT_NE(err().find("cannot read --coeffs"), std::string::npos) << err();
 

@@ -8,11 +8,15 @@ namespace waypoint::sim {
 namespace {
 
 TEST(SimCompare, RelativeErrorOfEachFigure) {
-  const nlohmann::json predicted = {{"mean_ttft_ms", 11.0}, {"p90_e2el_ms", 90.0},
-                                    {"p99_e2el_ms", 120.0}, {"request_throughput", 5.0},
+  const nlohmann::json predicted = {{"mean_ttft_ms", 11.0},
+                                    {"p90_e2el_ms", 90.0},
+                                    {"p99_e2el_ms", 120.0},
+                                    {"request_throughput", 5.0},
                                     {"mean_tpot_ms", 1.0}};
-  const nlohmann::json measured = {{"mean_ttft_ms", 10.0}, {"p90_e2el_ms", 100.0},
-                                   {"request_throughput", 5.0}, {"mean_tpot_ms", 0.0}};
+  const nlohmann::json measured = {{"mean_ttft_ms", 10.0},
+                                   {"p90_e2el_ms", 100.0},
+                                   {"request_throughput", 5.0},
+                                   {"mean_tpot_ms", 0.0}};
   const Comparison c = compare(predicted, {measured});
   EXPECT_NEAR(c.json["mean_ttft_ms"]["error_percent"].get<double>(), 10.0, 1e-9);
   EXPECT_NEAR(c.json["p90_e2el_ms"]["error_percent"].get<double>(), -10.0, 1e-9);
@@ -28,8 +32,8 @@ TEST(SimCompare, RelativeErrorOfEachFigure) {
 // Several runs: their mean is the measurement, their range its spread.
 TEST(SimCompare, SeveralRunsAreAveraged) {
   const nlohmann::json predicted = {{"mean_e2el_ms", 100.0}, {"mean_ttft_ms", 5.0}};
-  const Comparison c = compare(predicted, {{{"mean_e2el_ms", 90.0}, {"mean_ttft_ms", 5.0}},
-                                           {{"mean_e2el_ms", 110.0}}});
+  const Comparison c = compare(
+      predicted, {{{"mean_e2el_ms", 90.0}, {"mean_ttft_ms", 5.0}}, {{"mean_e2el_ms", 110.0}}});
   const auto& row = c.json["mean_e2el_ms"];
   EXPECT_DOUBLE_EQ(row["measured"].get<double>(), 100.0);
   EXPECT_DOUBLE_EQ(row["measured_min"].get<double>(), 90.0);

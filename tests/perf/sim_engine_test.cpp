@@ -33,7 +33,8 @@ SimConfig small_config() {
 
 bench::BenchRequest request(int64_t prompt_len, int64_t output_len) {
   bench::BenchRequest r;
-  for (int64_t i = 0; i < prompt_len; ++i) r.prompt_token_ids.push_back(static_cast<int32_t>(i + 1));
+  for (int64_t i = 0; i < prompt_len; ++i)
+    r.prompt_token_ids.push_back(static_cast<int32_t>(i + 1));
   r.prompt_len = prompt_len;
   r.output_len = output_len;
   return r;
@@ -103,9 +104,9 @@ TEST(SimEngine, ConcurrencyCapDelaysTheSend) {
 // hops add to every chunk.
 TEST(SimEngine, ApiLatencyAndClientHopsAdd) {
   PerfModel m = constant_model();
-  m.api_to_core = LinearModel{{"intercept", "prompt_tokens", "waiting_depth", "running_depth",
-                               "kv_usage"},
-                              {500.0, 0.0, 0.0, 0.0, 0.0}};
+  m.api_to_core =
+      LinearModel{{"intercept", "prompt_tokens", "waiting_depth", "running_depth", "kv_usage"},
+                  {500.0, 0.0, 0.0, 0.0, 0.0}};
   m.client_first_chunk_us = 50;
   m.client_last_chunk_us = 30;
   const SimOutcome out = simulate({request(4, 2)}, {0.0}, m, small_config());
@@ -126,10 +127,11 @@ TEST(SimEngine, ApiLatencyAndClientHopsAdd) {
 TEST(SimEngine, FirstChunkHopFollowsThePrefillsRunning) {
   PerfModel m = constant_model();
   m.client_first_chunk_us = 1000;  // the mean: only later chunks use it
-  m.client_first_chunk = LinearModel{
-      {"intercept", "arrival_step_prefill_tokens", "response_step_prefill_tokens"},
-      {50.0, 1.0, 2.0}};
-  const SimOutcome out = simulate({request(4, 3), request(8, 2)}, {0.0, 0.5 * kMs}, m, small_config());
+  m.client_first_chunk =
+      LinearModel{{"intercept", "arrival_step_prefill_tokens", "response_step_prefill_tokens"},
+                  {50.0, 1.0, 2.0}};
+  const SimOutcome out =
+      simulate({request(4, 3), request(8, 2)}, {0.0, 0.5 * kMs}, m, small_config());
   const bench::RequestRecord& a = out.records[0];
   const bench::RequestRecord& b = out.records[1];
   ASSERT_TRUE(a.success) << a.error;

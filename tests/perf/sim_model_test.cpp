@@ -17,9 +17,9 @@ nlohmann::json fitted(const std::vector<std::string>& features, std::vector<doub
 
 nlohmann::json full_coeffs() {
   std::vector<double> beta(fit::beta_feature_names().size(), 0.0);
-  beta[0] = 300;   // intercept
-  beta[1] = 2;     // per prefill token
-  beta[2] = 50;    // per decode token
+  beta[0] = 300;  // intercept
+  beta[1] = 2;    // per prefill token
+  beta[2] = 50;   // per decode token
   std::vector<double> alpha(fit::alpha_feature_names().size(), 0.0);
   alpha[0] = 400;  // intercept
   alpha[1] = 1;    // per prompt token

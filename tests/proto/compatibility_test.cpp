@@ -1,6 +1,6 @@
-// DESIGN.md §3: fields are added only at the end, a reader ignores trailing
-// fields it does not know and gives missing trailing fields their defaults.
-// This is what lets a frontend and a core of different versions talk.
+// docs/architecture.md, "Wire contract": fields are added only at the end, a reader ignores
+// trailing fields it does not know and gives missing trailing fields their defaults. This is what
+// lets a frontend and a core of different versions talk.
 #include <cstdint>
 #include <optional>
 #include <string>

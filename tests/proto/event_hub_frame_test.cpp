@@ -1,4 +1,4 @@
-// The event hub's three-part message (DESIGN.md §5). Subscribers may be
+// The event hub's three-part message (docs/architecture.md, "Observability"). Subscribers may be
 // written in any language, so the payload must be plain, self-describing
 // msgpack and the sequence number a fixed big-endian u64.
 #include <cstdint>

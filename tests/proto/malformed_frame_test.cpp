@@ -1,4 +1,4 @@
-// DESIGN.md §3: a malformed frame is dropped, it never crashes a process.
+// docs/architecture.md, "Wire contract": a malformed frame is dropped, it never crashes a process.
 // Every case here must come back as an Error value with a useful message.
 #include <cstdint>
 #include <functional>

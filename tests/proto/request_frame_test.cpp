@@ -1,5 +1,5 @@
 // The one-byte type frame in front of every frontend -> core message
-// (DESIGN.md §3: ADD=0, ABORT=1, UTILITY=3).
+// (docs/architecture.md, "Wire contract": ADD=0, ABORT=1, UTILITY=3).
 #include <cstdint>
 #include <string>
 

@@ -184,7 +184,7 @@ TEST(proto_RoundTrip, EngineCoreOutputsWithoutStats) {
 }
 
 // Enums travel as their numeric value, so a reader in another language sees
-// the documented numbers (DESIGN.md §3: STOP=0 ... ERROR=3).
+// the documented numbers (docs/architecture.md, "Wire contract": STOP=0 ... ERROR=3).
 TEST(proto_RoundTrip, EnumsAreEncodedAsTheirNumbers) {
   EngineCoreOutput o;
   o.finish_reason = FinishReason::ERROR;

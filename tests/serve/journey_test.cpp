@@ -1,4 +1,4 @@
-// Journey tracing end to end (DESIGN.md §5, seeds/000): a real server under
+// Journey tracing end to end (docs/journey-tracing.md): a real server under
 // preemption, aborts and client disconnects, its events recorded by the real
 // `waypoint events`, and every per-request invariant checked on what came out.
 #include <signal.h>

@@ -1,5 +1,5 @@
-// OpenTelemetry end to end (DESIGN.md §5): a real `waypoint serve` exporting
-// OTLP/HTTP JSON to OpenTelemetry's own TestCollector (npm
+// OpenTelemetry end to end (docs/architecture.md, "Observability"): a real `waypoint serve`
+// exporting OTLP/HTTP JSON to OpenTelemetry's own TestCollector (npm
 // @opentelemetry/contrib-test-utils, run by tests/serve/js/otlp_collector.mjs),
 // checked on what the collector received: the client's trace continued,
 // llm_core under llm_request, sampling that keeps both spans or neither, and
@@ -465,7 +465,7 @@ double spans_dropped(uint16_t port, const std::string& producer) {
 
 double frontend_spans_dropped(uint16_t port) { return spans_dropped(port, "frontend-0"); }
 
-// Step spans (DESIGN.md §5): with --step-tracing-closure-interval 10, one
+// Step spans (docs/architecture.md, "Observability"): with --step-tracing-closure-interval 10, one
 // scheduler_steps span per window of 10 steps, in scope vllm.scheduler.step,
 // carrying each sampled step's BATCH_SUMMARY (and the rich steps' snapshots)
 // as span events, and closed once the loop is past its window.

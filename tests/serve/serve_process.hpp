@@ -73,9 +73,18 @@ class ServeProcess {
 
   ~ServeProcess() {
     if (!status_) {
-      ::kill(pid_, SIGKILL);
-      int st = 0;
-      ::waitpid(pid_, &st, 0);
+      // Two signals: the first drains, the second kills the children at once,
+      // and the launcher then removes its run directory and shared memory.
+      // Only a launcher that does not go in time is killed outright (which
+      // leaves those files behind).
+      ::kill(pid_, SIGTERM);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ::kill(pid_, SIGTERM);
+      if (!wait_exit(std::chrono::seconds(5))) {
+        ::kill(pid_, SIGKILL);
+        int st = 0;
+        ::waitpid(pid_, &st, 0);
+      }
     }
     for (const auto& [name, pid] : children()) {
       if (process_exists(pid)) ::kill(pid, SIGKILL);

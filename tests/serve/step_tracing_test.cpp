@@ -1,4 +1,4 @@
-// Step tracing end to end (DESIGN.md §5, seeds/002): a real server stepping
+// Step tracing end to end (docs/step-tracing.md): a real server stepping
 // under preemption, its step topic recorded by the real `waypoint events`,
 // and every summary and snapshot checked on what came out.
 #include <algorithm>

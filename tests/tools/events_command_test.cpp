@@ -151,7 +151,7 @@ HubEvent typed(std::string_view type, std::vector<std::pair<std::string, AttrVal
   return e;
 }
 
-// A journey event as the core's tracer writes it (DESIGN.md §5).
+// A journey event as the core's tracer writes it (docs/architecture.md, "Observability").
 HubEvent journey(std::string_view type, const std::string& id, int64_t ts_ns, int64_t step,
                  const std::string& phase, int64_t prefill_done, int64_t decode_done) {
   return typed(type, {{std::string(attr::kRequestId), id},

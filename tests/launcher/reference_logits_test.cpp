@@ -1,8 +1,10 @@
 // The engine against an independent reference: tests/reference/llama_reference.py
 // (numpy, float64) computes the logits of the make-model fixture, and the CPU
 // engine must agree to 1e-4 relative at every step of 64 greedy tokens, with
-// identical tokens. The fixtures are written by `waypoint make-model` in a
-// ctest fixture step (tests/CMakeLists.txt) under WAYPOINT_FIXTURE_DIR.
+// identical tokens. The engine is the offline engine `waypoint generate` runs:
+// above one rank, ranks 1.. are real `waypoint worker` processes. The fixtures
+// are written by `waypoint make-model` in a ctest fixture step
+// (tests/CMakeLists.txt) under WAYPOINT_FIXTURE_DIR.
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,15 +16,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "engine_core/engine_step.hpp"
-#include "engine_core/scheduler.hpp"
-#include "random_llama.hpp"
-#include "scratch_dir.hpp"
-#include "worker/cpu_model_runner.hpp"
+#include "launcher/offline_engine.hpp"
+#include "tests/worker/random_llama.hpp"
+#include "tests/worker/scratch_dir.hpp"
 #include "worker/model_loader.hpp"
 #include "worker/safetensors_writer.hpp"
-#include "worker/tp_launcher.hpp"
-#include "worker/tp_worker.hpp"
 
 namespace waypoint {
 namespace {
@@ -66,48 +64,36 @@ Generation engine(const std::string& model_dir, int tp) {
   SchedulerConfig sc;
   sc.max_model_len = 256;
   sc.num_blocks = 1 + 16;
-  const CpuModelRunnerConfig runner_config{.num_blocks = sc.num_blocks,
-                                           .block_size = sc.block_size};
-  TpRanks ranks;
-  if (tp > 1) {
-    auto started =
-        start_follower_ranks(tp, loaded->config, loaded->weights, runner_config,
-                             int64_t{sc.max_num_batched_tokens} * loaded->config.hidden_size);
-    EXPECT_TRUE(started.ok());
-    if (!started) return {};
-    ranks = std::move(*started);
-  }
-  auto weights = load_llama_weights(loaded->config, loaded->weights, TpShard{0, tp});
-  EXPECT_TRUE(weights.ok()) << (weights ? "" : weights.error().message);
-  if (!weights) return {};
-  ManualClock clock;
-  Scheduler scheduler(sc, clock);
-  SingleRank single;
-  TpCommunicator& comm = tp > 1 ? static_cast<TpCommunicator&>(*ranks.leader) : single;
-  CpuModelRunner runner(loaded->config, std::move(*weights), runner_config, comm);
-  std::optional<TpLeaderExecutor> leader;
-  if (tp > 1) leader.emplace(*ranks.leader, runner);
-  Executor& executor = leader ? static_cast<Executor&>(*leader) : runner;
+  const Logger log("reference-test", LogLevel::kWarn);
+  auto engine = OfflineEngine::start({.model_dir = model_dir,
+                                      .model = loaded->config,
+                                      .device = Device::kCpu,
+                                      .tensor_parallel_size = tp,
+                                      .scheduler = sc,
+                                      .worker_executable = WAYPOINT_BINARY},
+                                     log);
+  EXPECT_TRUE(engine.ok()) << (engine ? "" : engine.error().message);
+  if (!engine) return {};
   EngineCoreRequest r;
   r.request_id = "r";
   r.prompt_token_ids = kPrompt;
   r.sampling_params.temperature = 0.0f;
   r.sampling_params.max_tokens = kTokens;
   r.sampling_params.ignore_eos = true;
-  EXPECT_TRUE(scheduler.add_request(r).ok());
+  EXPECT_TRUE((*engine)->add_request(r).ok());
   Generation g;
-  while (scheduler.has_unfinished_requests()) {
-    for (const auto& batch : engine_step(scheduler, executor)) {
+  const CpuModelRunner& rank0 = *(*engine)->cpu_runner();
+  while ((*engine)->has_unfinished_requests()) {
+    for (const auto& batch : (*engine)->step()) {
       for (const auto& o : batch.outputs) {
         g.tokens.insert(g.tokens.end(), o.new_token_ids.begin(), o.new_token_ids.end());
       }
     }
-    if (!runner.last_sampled_request_ids().empty()) {
-      g.logits.emplace_back(runner.last_logits().begin(), runner.last_logits().end());
+    if (!rank0.last_sampled_request_ids().empty()) {
+      g.logits.emplace_back(rank0.last_logits().begin(), rank0.last_logits().end());
     }
   }
-  if (leader) leader->shutdown();
-  EXPECT_TRUE(ranks.join().ok());
+  EXPECT_TRUE((*engine)->shutdown().ok());
   return g;
 }
 
@@ -200,7 +186,8 @@ TEST(ReferenceLogits, Qwen2WithBiasesMatchesTheNumpyReference) {
 
 TEST(ReferenceLogits, F32WeightsMatchTheNumpyReference) { expect_agreement("tiny-f32", 1); }
 TEST(ReferenceLogits, Bf16WeightsMatchTheNumpyReference) { expect_agreement("tiny-bf16", 1); }
-// Two ranks in two processes, all-reducing through shared memory.
+// Two ranks: rank 0 here and rank 1 a worker process, all-reducing through
+// shared memory.
 TEST(ReferenceLogits, F32WeightsAtTp2MatchTheNumpyReference) { expect_agreement("tiny-f32", 2); }
 TEST(ReferenceLogits, Bf16WeightsAtTp2MatchTheNumpyReference) { expect_agreement("tiny-bf16", 2); }
 
