@@ -78,13 +78,8 @@ Result<void> EngineClient::add_request(const EngineCoreRequest& request,
   return {};
 }
 
-void EngineClient::abort(const std::vector<Ending>& endings) {
-  if (endings.empty()) return;
-  std::vector<std::string> request_ids;
-  for (const Ending& e : endings) {
-    if (e.stream) e.stream->finish(e.reason, e.num_output_tokens);
-    request_ids.push_back(e.request_id);
-  }
+void EngineClient::abort(const std::vector<std::string>& request_ids) {
+  if (request_ids.empty()) return;
   {
     std::lock_guard lock(streams_mutex_);
     for (const auto& id : request_ids) streams_.erase(id);

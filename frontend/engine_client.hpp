@@ -50,19 +50,11 @@ class EngineClient {
   // Registers the stream, then sends ADD. Refused once the engine is dead.
   Result<void> add_request(const EngineCoreRequest& request, std::shared_ptr<RequestStream> stream);
 
-  // A request the frontend ends itself, and why: a stop string (STOP), the
-  // client gone (ABORT), the engine failing (ERROR). Its metrics count the
-  // `num_output_tokens` the response kept. The stream comes along because the
-  // engine may have finished the request already (a stop string in its last
-  // tokens): the verdict is the frontend's all the same.
-  struct Ending {
-    std::string request_id;
-    std::shared_ptr<RequestStream> stream;
-    FinishReason reason = FinishReason::ABORT;
-    size_t num_output_tokens = 0;
-  };
-  // Records each verdict, sends ABORT and forgets the streams.
-  void abort(const std::vector<Ending>& endings);
+  // Forgets the requests' streams and sends ABORT for them: the frontend
+  // ended them itself (a stop string, the client gone, the engine failing).
+  // The verdict for their metrics is the output processor's, given first
+  // (RequestState::conclude).
+  void abort(const std::vector<std::string>& request_ids);
 
   // The engine core (or a worker) died: every in-flight stream ends with
   // `reason`, and so does every later add_request.

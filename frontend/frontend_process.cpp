@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
+#include "base/json_config.hpp"
 #include "base/log.hpp"
 #include "frontend/engine_client.hpp"
 #include "frontend/http_server.hpp"
@@ -21,57 +22,67 @@
 
 namespace waypoint {
 
-using nlohmann::json;
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE_WITH_DEFAULT(FrontendProcessConfig, model_dir, served_model_name,
+                                                host, port, client_index, max_model_len,
+                                                request_endpoint, output_endpoint,
+                                                max_request_bytes, api_key, priority_scheduling,
+                                                drain_timeout_s, enable_journey_tracing,
+                                                journey_tracing_sample_rate, seed, events_endpoint,
+                                                otlp_traces_endpoint, metrics_endpoints)
 
-std::string to_json_text(const FrontendProcessConfig& c) {
-  return json{{"model_dir", c.model_dir},
-              {"served_model_name", c.served_model_name},
-              {"host", c.host},
-              {"port", c.port},
-              {"client_index", c.client_index},
-              {"max_model_len", c.max_model_len},
-              {"request_endpoint", c.request_endpoint},
-              {"output_endpoint", c.output_endpoint},
-              {"max_request_bytes", c.max_request_bytes},
-              {"api_key", c.api_key},
-              {"priority_scheduling", c.priority_scheduling},
-              {"drain_timeout_s", c.drain_timeout_s},
-              {"enable_journey_tracing", c.enable_journey_tracing},
-              {"journey_tracing_sample_rate", c.journey_tracing_sample_rate},
-              {"seed", c.seed},
-              {"events_endpoint", c.events_endpoint},
-              {"otlp_traces_endpoint", c.otlp_traces_endpoint},
-              {"metrics_endpoints", c.metrics_endpoints}}
-      .dump();
-}
+std::string to_json_text(const FrontendProcessConfig& c) { return json_text(c); }
 
 Result<FrontendProcessConfig> frontend_config_from_json(const std::string& text) {
-  try {
-    const json j = json::parse(text);
-    FrontendProcessConfig c;
-    c.model_dir = j.at("model_dir").get<std::string>();
-    c.served_model_name = j.at("served_model_name").get<std::string>();
-    c.host = j.at("host").get<std::string>();
-    c.port = j.at("port").get<uint16_t>();
-    c.client_index = j.at("client_index").get<int32_t>();
-    c.max_model_len = j.at("max_model_len").get<int32_t>();
-    c.request_endpoint = j.at("request_endpoint").get<std::string>();
-    c.output_endpoint = j.at("output_endpoint").get<std::string>();
-    c.max_request_bytes = j.at("max_request_bytes").get<int64_t>();
-    c.api_key = j.at("api_key").get<std::string>();
-    c.priority_scheduling = j.at("priority_scheduling").get<bool>();
-    c.drain_timeout_s = j.at("drain_timeout_s").get<int32_t>();
-    c.enable_journey_tracing = j.at("enable_journey_tracing").get<bool>();
-    c.journey_tracing_sample_rate = j.at("journey_tracing_sample_rate").get<double>();
-    c.seed = j.at("seed").get<uint64_t>();
-    c.events_endpoint = j.at("events_endpoint").get<std::string>();
-    c.otlp_traces_endpoint = j.at("otlp_traces_endpoint").get<std::string>();
-    c.metrics_endpoints = j.at("metrics_endpoints").get<std::vector<std::string>>();
-    return c;
-  } catch (const json::exception& e) {
-    return Error{std::string("frontend config: ") + e.what()};
+  return from_json_text<FrontendProcessConfig>(text, "frontend config");
+}
+
+namespace {
+
+// The HTTP server on the shared port, its own errors OpenAI-shaped.
+HttpServerOptions http_options(const FrontendProcessConfig& config) {
+  HttpServerOptions options;
+  options.host = config.host;
+  options.port = config.port;
+  options.max_request_bytes = static_cast<size_t>(config.max_request_bytes);
+  options.reuse_port = true;
+  options.error_body = [](int status, std::string_view message) {
+    ApiError e = status == 404   ? not_found(std::string(message))
+                 : status == 413 ? payload_too_large(std::string(message))
+                 : status == 503 ? unavailable(std::string(message))
+                 : status >= 500 ? internal_error(std::string(message))
+                                 : bad_request(std::string(message));
+    e.status = status;
+    return error_json(e);
+  };
+  return options;
+}
+
+// Serving: until the launcher says the engine died (fail what is in flight,
+// answer 503), to drain, or to shut down.
+void serve_until_told(control::Channel& control, HttpServer& http, OpenAiServer& api,
+                      EngineClient& engine, JourneyRecorder& journey,
+                      const FrontendProcessConfig& config, const Logger& log) {
+  while (true) {
+    auto message = control.receive(std::chrono::milliseconds(1000));
+    if (!message) continue;
+    if (message->kind == control::kEngineDead) {
+      journey.engine_dead(message->payload);
+      engine.mark_dead(message->payload);
+    } else if (message->kind == control::kDrain) {
+      api.start_draining();
+      log.info("draining " + std::to_string(http.active_requests()) + " request(s)");
+      // In-flight requests finish; any still running at the deadline see
+      // their connection closed and abort in the engine.
+      http.stop(std::chrono::seconds(config.drain_timeout_s));
+      return;
+    } else if (message->kind == control::kShutdown) {
+      http.stop(std::chrono::milliseconds(0));
+      return;
+    }
   }
 }
+
+}  // namespace
 
 int run_frontend_process(const std::string& control_endpoint, const std::string& name) {
   Logger log(name);
@@ -120,21 +131,7 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
   });
   std::optional<HttpServer> http;
   try {
-    HttpServerOptions options;
-    options.host = config->host;
-    options.port = config->port;
-    options.max_request_bytes = static_cast<size_t>(config->max_request_bytes);
-    options.reuse_port = true;
-    options.error_body = [](int status, std::string_view message) {
-      ApiError e = status == 404   ? not_found(std::string(message))
-                   : status == 413 ? payload_too_large(std::string(message))
-                   : status == 503 ? unavailable(std::string(message))
-                   : status >= 500 ? internal_error(std::string(message))
-                                   : bad_request(std::string(message));
-      e.status = status;
-      return error_json(e);
-    };
-    http.emplace(std::move(options));
+    http.emplace(http_options(*config));
   } catch (const std::exception& e) {
     control.send(control::kFailed, e.what());
     return 1;
@@ -154,7 +151,7 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
     return 1;
   }
   engine.start();
-  control.send(control::kReady, json{{"port", http->port()}}.dump());
+  control.send(control::kReady, nlohmann::json{{"port", http->port()}}.dump());
 
   // Serve only once every process is ready.
   while (true) {
@@ -166,25 +163,7 @@ int run_frontend_process(const std::string& control_endpoint, const std::string&
   http->start();
   log.info("serving " + config->served_model_name + " on http://" + config->host + ":" +
            std::to_string(http->port()));
-
-  while (true) {
-    auto message = control.receive(std::chrono::milliseconds(1000));
-    if (!message) continue;
-    if (message->kind == control::kEngineDead) {
-      journey.engine_dead(message->payload);
-      engine.mark_dead(message->payload);
-    } else if (message->kind == control::kDrain) {
-      api.start_draining();
-      log.info("draining " + std::to_string(http->active_requests()) + " request(s)");
-      // In-flight requests finish; any still running at the deadline see
-      // their connection closed and abort in the engine.
-      http->stop(std::chrono::seconds(config->drain_timeout_s));
-      break;
-    } else if (message->kind == control::kShutdown) {
-      http->stop(std::chrono::milliseconds(0));
-      break;
-    }
-  }
+  serve_until_told(control, *http, api, engine, journey, *config, log);
   log.info("shut down");
   return 0;
 }

@@ -406,16 +406,11 @@ bool HttpResponder::peer_closed() const {
 // ---------------------------------------------------------------------------
 // HttpServer
 
-void HttpServer::Fd::reset(int fd) {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = fd;
-}
-
 struct HttpServer::Connection {
-  Connection(Fd socket, std::string peer) : fd(std::move(socket)), remote(std::move(peer)) {}
+  Connection(UniqueFd socket, std::string peer) : fd(std::move(socket)), remote(std::move(peer)) {}
 
   std::mutex mu;  // guards fd: its thread closes it while stop() may shut it down
-  Fd fd;
+  UniqueFd fd;
   const std::string remote;
   std::thread thread;
   bool done = false;  // guarded by HttpServer::mu_; the thread is then about to exit
@@ -442,7 +437,8 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, &::freeaddrinfo);
   std::string reason = "no address";
   for (const addrinfo* ai = addresses.get(); ai != nullptr; ai = ai->ai_next) {
-    Fd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
+    UniqueFd fd(
+        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol));
     if (!fd) {
       reason = std::strerror(errno);
       continue;
@@ -468,8 +464,8 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(std::move(options))
   }
   port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
                                             : reinterpret_cast<sockaddr_in&>(bound).sin_port);
-  accept_stop_fd_ = Fd(make_eventfd());
-  drain_fd_ = Fd(make_eventfd());
+  accept_stop_fd_ = UniqueFd(make_eventfd());
+  drain_fd_ = UniqueFd(make_eventfd());
 }
 
 HttpServer::~HttpServer() { stop(milliseconds::zero()); }
@@ -561,7 +557,8 @@ void HttpServer::accept_connections() {
     for (;;) {
       sockaddr_storage addr{};
       socklen_t len = sizeof addr;
-      Fd fd(::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC));
+      UniqueFd fd(
+          ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len, SOCK_CLOEXEC));
       if (fd) {
         admit(std::move(fd), peer_name(addr));
         continue;
@@ -582,9 +579,9 @@ void HttpServer::accept_connections() {
   }
 }
 
-void HttpServer::admit(Fd fd, std::string remote) {
+void HttpServer::admit(UniqueFd fd, std::string remote) {
   reap_finished();
-  auto reject = [&](Fd socket) {
+  auto reject = [&](UniqueFd socket) {
     // From the accept thread, so nothing may block: a zero write timeout, and
     // no request is read.
     SocketStream stream(socket.get(), milliseconds::zero());
@@ -611,7 +608,7 @@ void HttpServer::admit(Fd fd, std::string remote) {
     conn->thread = std::thread(&HttpServer::run_connection, this, conn);
   } catch (const std::system_error& e) {
     log_.warn(std::string("cannot start a connection thread: ") + e.what());
-    Fd socket;
+    UniqueFd socket;
     {
       std::lock_guard<std::mutex> lock(mu_);
       socket = std::move(conn->fd);

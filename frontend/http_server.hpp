@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "base/log.hpp"
+#include "base/unique_fd.hpp"
 
 namespace waypoint {
 
@@ -173,24 +174,6 @@ class HttpServer {
   size_t open_connections() const { return open_connections_.load(); }
 
  private:
-  // An owned file descriptor.
-  class Fd {
-   public:
-    Fd() = default;
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept {
-      if (this != &other) reset(std::exchange(other.fd_, -1));
-      return *this;
-    }
-    ~Fd() { reset(); }
-    int get() const { return fd_; }
-    explicit operator bool() const { return fd_ >= 0; }
-    void reset(int fd = -1);
-
-   private:
-    int fd_ = -1;
-  };
   struct Connection;
   struct Route {
     std::string method;
@@ -199,7 +182,7 @@ class HttpServer {
 
   void accept_loop();
   void accept_connections();
-  void admit(Fd fd, std::string remote);
+  void admit(UniqueFd fd, std::string remote);
   void run_connection(Connection* conn);
   void serve(Connection& conn);
   // Runs the route's handler; true if the connection may carry another request.
@@ -211,11 +194,11 @@ class HttpServer {
   HttpServerOptions options_;
   Logger log_{"http"};
   uint16_t port_ = 0;
-  Fd listen_fd_;
+  UniqueFd listen_fd_;
   // eventfds written once and never drained, so they wake every poller, late
   // ones included.
-  Fd accept_stop_fd_;  // the accept thread: stop accepting
-  Fd drain_fd_;        // idle connections: close now
+  UniqueFd accept_stop_fd_;  // the accept thread: stop accepting
+  UniqueFd drain_fd_;        // idle connections: close now
   std::unordered_map<std::string, std::vector<Route>> routes_;
   std::thread accept_thread_;
   std::atomic<bool> started_{false};

@@ -1,11 +1,10 @@
 #pragma once
-// The frontend's half of request journey tracing (DESIGN.md §5). It decides,
-// once per HTTP request, whether the request is traced, and tells the core in
-// the x-vllm-journey-sampled trace header, so a trace holds both halves or
-// neither. It emits the API events (ARRIVED, HANDOFF_TO_CORE,
-// FIRST_RESPONSE_FROM_CORE, DEPARTED, ABORTED) and forwards the core's
-// journey events, which ride in on EngineCoreOutputs, to the event hub, and
-// with --otlp-traces-endpoint both halves to the request spans.
+// The frontend's half of request journey tracing (docs/architecture.md, "Observability"). It
+// decides, once per HTTP request, whether the request is traced, and tells the core in the
+// x-vllm-journey-sampled trace header, so a trace holds both halves or neither. It emits the API
+// events (ARRIVED, HANDOFF_TO_CORE, FIRST_RESPONSE_FROM_CORE, DEPARTED, ABORTED) and forwards the
+// core's journey events, which ride in on EngineCoreOutputs, to the event hub, and with
+// --otlp-traces-endpoint both halves to the request spans.
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -27,7 +26,7 @@ struct JourneyTracingConfig {
   uint64_t seed = 0;         // makes the sampling sequence reproducible
 };
 
-// The hub's shape of a core journey event: attribute keys of DESIGN.md §5.
+// The hub's shape of a core journey event: attribute keys of docs/architecture.md, "Observability".
 HubEvent journey_hub_event(const RequestJourneyEvent& event, int64_t epoch_offset_ns);
 
 class JourneyRecorder {

@@ -2,8 +2,8 @@
 // What one frontend hands another when a scrape lands there (docs/metrics.md):
 // its request-level metrics, the freshest engine stats it has seen, and its
 // own producer counters. Positional msgpack arrays like every wire type
-// (DESIGN.md §3): fields are only appended, a reader takes defaults for the
-// missing ones and ignores extras.
+// (docs/architecture.md, "Wire contract"): fields are only appended, a reader takes defaults for
+// the missing ones and ignores extras.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -8,9 +8,8 @@
 
 #include "frontend/openai_response.hpp"
 #include "frontend/request_stream.hpp"
-#include "frontend/stop_string_matcher.hpp"
+#include "frontend/response_writer.hpp"
 #include "telemetry/trace_attributes.hpp"
-#include "tokenizer/incremental_detokenizer.hpp"
 
 namespace waypoint {
 
@@ -21,78 +20,6 @@ constexpr std::string_view kJson = "application/json";
 double epoch_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-// One prompt's journey back from the engine: its tokens, their text, and how
-// much of that text the client has been sent.
-struct Choice {
-  int32_t index = 0;
-  std::string request_id;
-  std::vector<TokenId> prompt_token_ids;
-  std::shared_ptr<RequestStream> stream;
-  IncrementalDetokenizer detokenizer;
-  StopStringMatcher matcher;
-  int32_t min_tokens = 0;
-  std::string text;
-  size_t sent = 0;
-  std::vector<TokenId> token_ids;
-  size_t token_ids_sent = 0;
-  bool finished = false;
-  bool stopped_here = false;  // a stop string ended it: the engine must be told
-  std::string finish_reason;
-  std::optional<std::variant<std::string, int32_t>> stop_reason;
-  RequestStream::Update update;
-  ApiJourney journey;  // untraced unless sampled
-
-  Choice(const Tokenizer& tokenizer, const GenerationParams& params)
-      : detokenizer(tokenizer, params.skip_special_tokens),
-        matcher(params.stop, params.include_stop_str_in_output),
-        min_tokens(params.min_tokens) {}
-
-  // Applies what the engine sent. Returns an error message if the engine is gone.
-  std::optional<std::string> absorb() {
-    stream->take(update);
-    if (update.error) return update.error;
-    for (TokenId id : update.token_ids) {
-      if (finished) break;
-      token_ids.push_back(id);
-      const std::string piece = detokenizer.push(id);
-      append(piece, static_cast<int32_t>(token_ids.size()) > min_tokens);
-    }
-    if (!finished && update.finish_reason) {
-      append(detokenizer.finish(), true);
-      if (!finished) {
-        finished = true;
-        finish_reason = std::string(to_string(*update.finish_reason));
-        if (*update.finish_reason == FinishReason::STOP && update.stop_reason) {
-          stop_reason = *update.stop_reason;
-        }
-      }
-    }
-    return std::nullopt;
-  }
-
-  void append(const std::string& piece, bool detect) {
-    if (piece.empty()) return;
-    auto match = matcher.append(piece, detect);
-    text += piece;
-    if (match) {
-      text.resize(match->truncate_len);
-      finished = true;
-      stopped_here = true;
-      finish_reason = "stop";
-      stop_reason = match->stop;
-    }
-  }
-
-  // The text the client may see now that it has not seen yet.
-  std::string take_delta() {
-    const size_t releasable = std::min(matcher.releasable_len(finished), text.size());
-    if (releasable <= sent) return {};
-    std::string delta = text.substr(sent, releasable - sent);
-    sent = releasable;
-    return delta;
-  }
-};
 
 }  // namespace
 
@@ -287,229 +214,139 @@ void OpenAiServer::chat(const HttpRequest& request, HttpResponder& responder) {
            std::move(prompts), parsed->params, request.received_ns, request.headers, responder);
 }
 
-void OpenAiServer::generate(Api api, const std::string& model, std::vector<Prompt> prompts,
-                            const GenerationParams& params, int64_t received_ns,
-                            const HttpHeaders& headers, HttpResponder& responder) {
-  const double arrival = epoch_seconds();
+std::optional<ApiError> OpenAiServer::check_prompts(Api api, const std::vector<Prompt>& prompts,
+                                                    const GenerationParams& params) const {
   if (params.priority != 0 && !config_.priority_scheduling) {
-    return send_error(responder,
-                      bad_request("priority needs --scheduling-policy priority", "priority"));
+    return bad_request("priority needs --scheduling-policy priority", "priority");
   }
   const int32_t max_len = config_.max_model_len;
   for (const Prompt& p : prompts) {
     const auto n = static_cast<int32_t>(p.token_ids.size());
-    if (n == 0) return send_error(responder, bad_request("the prompt is empty", "prompt"));
+    if (n == 0) return bad_request("the prompt is empty", "prompt");
     if (n >= max_len) {
-      return send_error(
-          responder,
-          bad_request("This model's maximum context length is " + std::to_string(max_len) +
-                          " tokens. However, your request has " + std::to_string(n) +
-                          " input tokens. Please reduce the length of the input.",
-                      api == Api::kChat ? "messages" : "prompt"));
+      return bad_request("This model's maximum context length is " + std::to_string(max_len) +
+                             " tokens. However, your request has " + std::to_string(n) +
+                             " input tokens. Please reduce the length of the input.",
+                         api == Api::kChat ? "messages" : "prompt");
     }
     if (params.max_tokens && n + *params.max_tokens > max_len) {
-      return send_error(
-          responder,
-          bad_request("This model's maximum context length is " + std::to_string(max_len) +
-                          " tokens. However, you requested " +
-                          std::to_string(n + *params.max_tokens) + " tokens (" + std::to_string(n) +
-                          " in the input, " + std::to_string(*params.max_tokens) +
-                          " in the completion). Please reduce the length of the input or "
-                          "completion.",
-                      "max_tokens"));
+      return bad_request("This model's maximum context length is " + std::to_string(max_len) +
+                             " tokens. However, you requested " +
+                             std::to_string(n + *params.max_tokens) + " tokens (" +
+                             std::to_string(n) + " in the input, " +
+                             std::to_string(*params.max_tokens) +
+                             " in the completion). Please reduce the length of the input or "
+                             "completion.",
+                         "max_tokens");
     }
   }
+  return std::nullopt;
+}
 
-  const ResponseMeta meta{next_id(api == Api::kChat ? "chatcmpl-" : "cmpl-"),
-                          static_cast<int64_t>(arrival), model, params.return_token_ids};
-  auto waker = std::make_shared<Waker>();
-  std::vector<std::unique_ptr<Choice>> choices;
-  std::vector<std::string> live_ids;
-  // Ends the request early: the engine forgets what still runs, and every
-  // traced journey ends ABORTED with the reason.
-  // `why` is what the metrics count it as: the client gone (ABORT) or the
-  // engine failing (ERROR); a choice a stop string ended stays a STOP.
-  auto abort_unfinished = [&](std::string_view reason, FinishReason why = FinishReason::ABORT) {
-    std::vector<EngineClient::Ending> ids;
-    for (const auto& c : choices) {
-      if (!c->finished || c->stopped_here) {
-        ids.push_back({c->request_id, c->stream, c->stopped_here ? FinishReason::STOP : why,
-                       c->token_ids.size()});
-      }
-      c->journey.aborted(reason);
-    }
-    engine_.abort(ids);
-  };
-  constexpr std::string_view kClientGone = "client disconnected";
+std::optional<ApiError> OpenAiServer::send_to_engine(OutputProcessor& processor,
+                                                     std::vector<Prompt> prompts,
+                                                     const GenerationParams& params,
+                                                     const Admission& admission) {
   // Sampled once per HTTP request; the core obeys the decision, so a trace
-  // has both halves or neither.
+  // has both halves or neither. Its spans continue the client's W3C trace
+  // context, or start a trace.
   const bool traced = journey_.sample();
-  // Its spans continue the client's W3C trace context, or start a trace.
-  const RequestSpanStart span_start =
-      journey_.span_start(traced, headers, {model, params.temperature, params.top_p, params.n});
-
+  const RequestSpanStart span_start = journey_.span_start(
+      traced, admission.headers, {admission.model, params.temperature, params.top_p, params.n});
   for (size_t i = 0; i < prompts.size(); ++i) {
-    auto choice = std::make_unique<Choice>(tokenizer_, params);
-    choice->index = static_cast<int32_t>(i);
-    choice->request_id = prompts.size() == 1 ? meta.id : meta.id + "-" + std::to_string(i);
-    choice->prompt_token_ids = std::move(prompts[i].token_ids);
-    choice->stream = std::make_shared<RequestStream>(waker);
-
+    RequestState& state =
+        processor.add(tokenizer_, params, static_cast<int32_t>(i),
+                      prompts.size() == 1 ? admission.id : admission.id + "-" + std::to_string(i),
+                      std::move(prompts[i].token_ids));
     if (traced) {
-      choice->journey = ApiJourney(journey_, choice->request_id, received_ns, span_start);
+      state.journey() = ApiJourney(journey_, state.request_id(), admission.received_ns, span_start);
     }
-
     EngineCoreRequest request;
-    request.request_id = choice->request_id;
-    request.prompt_token_ids = choice->prompt_token_ids;
+    request.request_id = state.request_id();
+    request.prompt_token_ids = state.prompt_token_ids();
     request.sampling_params = params.to_sampling_params();
-    request.sampling_params.max_tokens =
-        params.max_tokens.value_or(max_len - static_cast<int32_t>(choice->prompt_token_ids.size()));
-    request.arrival_time = arrival;
+    request.sampling_params.max_tokens = params.max_tokens.value_or(
+        config_.max_model_len - static_cast<int32_t>(state.prompt_token_ids().size()));
+    request.arrival_time = admission.arrival;
     request.client_index = config_.client_index;
     request.priority = params.priority;
     if (journey_.enabled()) {
       request.trace_headers.emplace();
       (*request.trace_headers)[std::string(kJourneySampledHeader)] = traced ? "1" : "0";
-      choice->journey.add_trace_headers(*request.trace_headers);
+      state.journey().add_trace_headers(*request.trace_headers);
     }
-    choice->journey.handoff(static_cast<int32_t>(choice->prompt_token_ids.size()),
+    state.journey().handoff(static_cast<int32_t>(state.prompt_token_ids().size()),
                             *request.sampling_params.max_tokens, params.stream);
-    if (auto ok = engine_.add_request(request, choice->stream); !ok) {
-      choices.push_back(std::move(choice));
-      choices.back()->finished = true;  // never reached the engine
-      abort_unfinished("engine unavailable: " + ok.error().message, FinishReason::ERROR);
-      return send_error(responder, unavailable(ok.error().message));
+    if (auto ok = engine_.add_request(request, state.stream()); !ok) {
+      state.mark_unsent();
+      processor.abort_unfinished("engine unavailable: " + ok.error().message, FinishReason::ERROR);
+      return unavailable(ok.error().message);
     }
-    choices.push_back(std::move(choice));
   }
+  return std::nullopt;
+}
 
+OpenAiServer::Streamed OpenAiServer::stream_tokens(OutputProcessor& processor,
+                                                   ResponseWriter& writer,
+                                                   HttpResponder& responder) {
+  Waker& waker = processor.waker();
+  while (processor.num_unfinished() > 0) {
+    if (responder.wait(waker.fd(), std::chrono::milliseconds(1000)) == WaitResult::kPeerClosed) {
+      return {Streamed::kClientGone, {}};
+    }
+    waker.drain();
+    std::vector<RequestState*> stopped;
+    for (const auto& state : processor.states()) {
+      if (state->finished()) continue;
+      if (auto error = state->absorb()) {
+        processor.abort_stopped(stopped);
+        return {Streamed::kEngineFailed, *error};
+      }
+      if (auto first = state->first_output_ns()) state->journey().first_response(*first);
+      if (state->stopped_here()) stopped.push_back(state.get());
+      if (!writer.write_update(*state)) return {Streamed::kClientGone, {}};
+    }
+    processor.abort_stopped(stopped);
+  }
+  return {Streamed::kDone, {}};
+}
+
+void OpenAiServer::generate(Api api, const std::string& model, std::vector<Prompt> prompts,
+                            const GenerationParams& params, int64_t received_ns,
+                            const HttpHeaders& headers, HttpResponder& responder) {
+  constexpr std::string_view kClientGone = "client disconnected";
+  // Admit.
+  const double arrival = epoch_seconds();
+  if (auto e = check_prompts(api, prompts, params)) return send_error(responder, *e);
   const bool chat = api == Api::kChat;
-  auto chunk_json = [&](const ChunkDelta& d) {
-    return chat ? chat_chunk_json(meta, d, params.include_usage)
-                : completion_chunk_json(meta, d, params.include_usage);
-  };
-  if (params.stream) {
-    responder.start_stream(200, "text/event-stream");
-    if (chat) {
-      for (const auto& c : choices) {
-        ChunkDelta d;
-        d.index = c->index;
-        d.first = true;
-        if (params.return_token_ids) d.prompt_token_ids = c->prompt_token_ids;
-        if (!responder.write(sse_data(chunk_json(d)))) {
-          abort_unfinished(kClientGone);
-          return;
-        }
+  ResponseWriter writer(chat,
+                        {next_id(chat ? "chatcmpl-" : "cmpl-"), static_cast<int64_t>(arrival),
+                         model, params.return_token_ids},
+                        params, responder);
+  // Send.
+  OutputProcessor processor(engine_);
+  const Admission admission{writer.meta().id, model, arrival, received_ns, headers};
+  if (auto e = send_to_engine(processor, std::move(prompts), params, admission)) {
+    return send_error(responder, *e);
+  }
+  // Stream the chunks.
+  if (!writer.begin(processor)) return processor.abort_unfinished(kClientGone);
+  const Streamed streamed = stream_tokens(processor, writer, responder);
+  if (streamed.outcome == Streamed::kClientGone) return processor.abort_unfinished(kClientGone);
+  if (streamed.outcome == Streamed::kEngineFailed) {
+    processor.abort_unfinished("engine failed: " + streamed.error, FinishReason::ERROR);
+    return writer.fail(internal_error("the request failed: " + streamed.error));
+  }
+  for (const auto& state : processor.states()) {
+    if (state->finish_reason() == "error") {
+      for (const auto& other : processor.states()) {
+        other->journey().aborted("the engine could not run it");
       }
+      return writer.fail(internal_error("the engine could not run request " + state->request_id()));
     }
   }
-
-  std::optional<std::string> engine_error;
-  size_t unfinished = choices.size();
-  while (unfinished > 0) {
-    const WaitResult woke = responder.wait(waker->fd(), std::chrono::milliseconds(1000));
-    if (woke == WaitResult::kPeerClosed) {
-      abort_unfinished(kClientGone);
-      return;
-    }
-    waker->drain();
-    std::vector<EngineClient::Ending> stopped;
-    for (auto& c : choices) {
-      if (c->finished) continue;
-      if (auto error = c->absorb()) {
-        engine_error = error;
-        break;
-      }
-      if (c->update.first_output_ns) c->journey.first_response(*c->update.first_output_ns);
-      if (c->stopped_here) {
-        stopped.push_back({c->request_id, c->stream, FinishReason::STOP, c->token_ids.size()});
-      }
-      if (params.stream) {
-        ChunkDelta d;
-        d.index = c->index;
-        d.text = c->take_delta();
-        if (c->finished) {
-          d.finish_reason = c->finish_reason;
-          d.stop_reason = c->stop_reason;
-        }
-        if (params.return_token_ids) {
-          d.token_ids.assign(c->token_ids.begin() + static_cast<ptrdiff_t>(c->token_ids_sent),
-                             c->token_ids.end());
-          c->token_ids_sent = c->token_ids.size();
-          if (!chat && c->token_ids_sent == d.token_ids.size() && !d.token_ids.empty()) {
-            d.prompt_token_ids = c->prompt_token_ids;
-          }
-        }
-        const bool worth_sending = !d.text.empty() || d.finish_reason || !d.token_ids.empty();
-        if (worth_sending && !responder.write(sse_data(chunk_json(d)))) {
-          abort_unfinished(kClientGone);
-          return;
-        }
-      }
-      if (c->finished) --unfinished;
-    }
-    engine_.abort(stopped);
-    if (engine_error) break;
-  }
-
-  // After a stream has started, an error is its last event, as vLLM does.
-  auto fail = [&](const ApiError& e) {
-    if (params.stream) {
-      responder.write(sse_data(error_json(e)));
-      responder.write(kSseDone);
-    } else {
-      send_error(responder, e);
-    }
-  };
-  if (engine_error) {
-    abort_unfinished("engine failed: " + *engine_error, FinishReason::ERROR);
-    return fail(internal_error("the request failed: " + *engine_error));
-  }
-  for (const auto& c : choices) {
-    if (c->finish_reason == "error") {
-      for (const auto& other : choices) other->journey.aborted("the engine could not run it");
-      return fail(internal_error("the engine could not run request " + c->request_id));
-    }
-  }
-  // DEPARTED once the whole response is out.
-  auto departed = [&] {
-    for (const auto& c : choices) {
-      c->journey.departed(static_cast<int32_t>(c->token_ids.size()), c->finish_reason);
-    }
-  };
-
-  Usage usage;
-  for (const auto& c : choices) {
-    usage.prompt_tokens += static_cast<int32_t>(c->prompt_token_ids.size());
-    usage.completion_tokens += static_cast<int32_t>(c->token_ids.size());
-  }
-  if (params.stream) {
-    if (params.include_usage) {
-      responder.write(sse_data(chat ? chat_usage_chunk_json(meta, usage)
-                                    : completion_usage_chunk_json(meta, usage)));
-    }
-    responder.write(kSseDone);
-    departed();
-    return;
-  }
-  std::vector<ChoiceResult> results;
-  for (const auto& c : choices) {
-    ChoiceResult r;
-    r.index = c->index;
-    r.text = c->text;
-    r.finish_reason = c->finish_reason;
-    r.stop_reason = c->stop_reason;
-    if (params.return_token_ids) {
-      r.token_ids = c->token_ids;
-      r.prompt_token_ids = c->prompt_token_ids;
-    }
-    results.push_back(std::move(r));
-  }
-  responder.send(200, kJson,
-                 chat ? chat_response_json(meta, results, usage, choices.front()->prompt_token_ids)
-                      : completion_response_json(meta, results, usage));
-  departed();
+  writer.finish(processor);
+  processor.departed();  // once the whole response is out
 }
 
 }  // namespace waypoint

@@ -14,6 +14,8 @@
 #include "frontend/journey_recorder.hpp"
 #include "frontend/metrics_peers.hpp"
 #include "frontend/openai_protocol.hpp"
+#include "frontend/output_processor.hpp"
+#include "frontend/response_writer.hpp"
 #include "frontend/server_metrics.hpp"
 #include "tokenizer/tokenizer.hpp"
 #include "tokenizer/tokenizer_config.hpp"
@@ -56,12 +58,37 @@ class OpenAiServer {
   void completions(const HttpRequest& request, HttpResponder& responder);
   void chat(const HttpRequest& request, HttpResponder& responder);
 
-  // The shared path of both generation endpoints, from token ids onwards.
-  // `received_ns` is when the HTTP request was read: the journey's ARRIVED.
-  // `headers` may carry the client's W3C trace context.
+  // The shared path of both generation endpoints, from token ids onwards:
+  // admit, send to the engine, stream the chunks. `received_ns` is when the
+  // HTTP request was read: the journey's ARRIVED. `headers` may carry the
+  // client's W3C trace context.
   void generate(Api api, const std::string& model, std::vector<Prompt> prompts,
                 const GenerationParams& params, int64_t received_ns, const HttpHeaders& headers,
                 HttpResponder& responder);
+  // What a generation request is checked against before it goes out.
+  std::optional<ApiError> check_prompts(Api api, const std::vector<Prompt>& prompts,
+                                        const GenerationParams& params) const;
+  // What one admitted HTTP request brings to each of its engine requests.
+  struct Admission {
+    std::string id;      // the response's id; engine requests are it, or it-N
+    std::string model;   // as the client named it
+    double arrival = 0;  // epoch seconds
+    int64_t received_ns = 0;
+    const HttpHeaders& headers;
+  };
+  // One EngineCoreRequest per prompt, each with its state in `processor`;
+  // an error when the engine cannot take them.
+  std::optional<ApiError> send_to_engine(OutputProcessor& processor, std::vector<Prompt> prompts,
+                                         const GenerationParams& params,
+                                         const Admission& admission);
+  // Waits for the engine's tokens and writes each choice's news, until every
+  // choice is finished, the client goes away or the engine fails.
+  struct Streamed {
+    enum Outcome { kDone, kClientGone, kEngineFailed } outcome;
+    std::string error;  // kEngineFailed: why
+  };
+  Streamed stream_tokens(OutputProcessor& processor, ResponseWriter& writer,
+                         HttpResponder& responder);
 
   // nullopt when the request may go on; else the error to answer with.
   std::optional<ApiError> admit(const HttpRequest& request, bool needs_auth) const;

@@ -1,5 +1,5 @@
 #pragma once
-// The OpenTelemetry spans of traced requests (DESIGN.md §5): per engine
+// The OpenTelemetry spans of traced requests (docs/architecture.md, "Observability"): per engine
 // request, `llm_request` (scope vllm.api, kind SERVER) with the api.* events
 // and gen_ai.* attributes, and its child `llm_core` (scope vllm.scheduler,
 // kind INTERNAL) with the core's journey.* events. The frontend builds both:

@@ -11,20 +11,18 @@
 namespace waypoint {
 
 Waker::Waker() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-  if (fd_ < 0) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
+  if (!fd_) throw std::runtime_error(std::string("eventfd: ") + std::strerror(errno));
 }
-
-Waker::~Waker() { ::close(fd_); }
 
 void Waker::wake() {
   const uint64_t one = 1;
   // EAGAIN means the counter is saturated: the reader is woken anyway.
-  [[maybe_unused]] const ssize_t n = ::write(fd_, &one, sizeof one);
+  [[maybe_unused]] const ssize_t n = ::write(fd_.get(), &one, sizeof one);
 }
 
 void Waker::drain() {
   uint64_t value = 0;
-  [[maybe_unused]] const ssize_t n = ::read(fd_, &value, sizeof value);
+  [[maybe_unused]] const ssize_t n = ::read(fd_.get(), &value, sizeof value);
 }
 
 RequestStream::~RequestStream() {

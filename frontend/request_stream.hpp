@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/unique_fd.hpp"
 #include "frontend/request_tracker.hpp"
 #include "proto/engine_core_output.hpp"
 
@@ -19,16 +20,13 @@ namespace waypoint {
 class Waker {
  public:
   Waker();  // throws std::runtime_error when the process is out of descriptors
-  ~Waker();
-  Waker(const Waker&) = delete;
-  Waker& operator=(const Waker&) = delete;
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
   void wake();
   void drain();  // call before reading what woke you
 
  private:
-  int fd_;
+  UniqueFd fd_;
 };
 
 // It also carries the request's metrics (RequestTracker): the engine client
