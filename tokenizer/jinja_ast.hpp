@@ -15,7 +15,7 @@ namespace waypoint::jinja {
 // Syntax tree.
 // ---------------------------------------------------------------------------
 
-enum class EK {
+enum class ExprKind {
   kLiteral,
   kName,
   kAttr,
@@ -40,7 +40,7 @@ struct Expr;
 using ExprPtr = std::unique_ptr<Expr>;
 
 struct Expr {
-  EK kind;
+  ExprKind kind;
   size_t offset;
   Value literal;              // kLiteral
   std::string name;           // name, attribute, filter, test or operator
@@ -50,13 +50,24 @@ struct Expr {
   bool negated = false;          // kTest: `is not`
 };
 
-enum class NK { kText, kOutput, kIf, kFor, kSet, kSetBlock, kMacro, kBreak, kContinue, kBlock };
+enum class NodeKind {
+  kText,
+  kOutput,
+  kIf,
+  kFor,
+  kSet,
+  kSetBlock,
+  kMacro,
+  kBreak,
+  kContinue,
+  kBlock
+};
 
 struct Node;
 using Body = std::vector<std::unique_ptr<Node>>;
 
 struct Node {
-  NK kind;
+  NodeKind kind;
   size_t offset;
   std::string text;                                // kText
   ExprPtr expr;                                    // output, set value, for iterable

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <map>
 #include <optional>
+#include <string_view>
+#include <unordered_map>
 
 #include "tokenizer/jinja_interpreter.hpp"
 
@@ -200,8 +202,13 @@ Value Interpreter::attr_path(const Value& v, const std::string& path) {
   return cur;
 }
 
-Value Interpreter::apply_filter(const std::string& name, const Value& v, const Args& a) {
-  if (name == "default" || name == "d") {
+// Each filter is one function, found by name in the table below; aliases
+// (d, count, e) and families that differ only in a flag (select/reject and
+// their attr forms; sort/unique/min/max) share one, which reads `name`.
+struct Filters {
+  using Fn = Value (*)(Interpreter& in, const std::string& name, const Value& v, const Args& a);
+
+  static Value default_value(Interpreter&, const std::string&, const Value& v, const Args& a) {
     const bool boolean = a.get_bool(1, "boolean", false);
     if (v.is<Undefined>() || (boolean && !truthy(v))) {
       const Value* d = a.get(0, "default_value");
@@ -209,11 +216,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     }
     return v;
   }
-  if (name == "length" || name == "count") return Value(length(v));
-  if (name == "string") return Value(str(v));
-  if (name == "safe") return v;
-  if (name == "list") return Value(iterate(v));
-  if (name == "tojson") {
+
+  static Value tojson(Interpreter&, const std::string&, const Value& v, const Args& a) {
     JsonStyle st;
     // transformers' signature: tojson(x, ensure_ascii, indent, separators, sort_keys).
     if (const Value* ind = a.get(1, "indent"); ind && !ind->is<None>()) {
@@ -233,27 +237,28 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     to_json(out, v, st, 0);
     return Value(std::move(out));
   }
-  // Other filters treat an undefined value as Jinja's Undefined does: as ""
-  // where a string is wanted and as empty where a sequence is.
-  if (name == "trim") {
+
+  // The filters below treat an undefined value as Jinja's Undefined does: as
+  // "" where a string is wanted and as empty where a sequence is.
+  static Value trim(Interpreter&, const std::string&, const Value& v, const Args& a) {
     std::optional<std::string> chars;
     if (const Value* c = a.get(0, "chars"); c && !c->is<None>()) chars = str(*c);
     return Value(strip(str(v), chars, true, true));
   }
-  if (name == "upper") return Value(upper(str(v)));
-  if (name == "lower") return Value(lower(str(v)));
-  if (name == "capitalize") return Value(capitalize(str(v)));
-  if (name == "title") return Value(jinja_title(str(v)));
-  if (name == "replace")
+
+  static Value replace(Interpreter&, const std::string&, const Value& v, const Args& a) {
     return Value(replace_all(str(v), a.get_str(0, "old", ""), a.get_str(1, "new", ""),
                              a.get_int(2, "count", -1)));
-  if (name == "items") {
+  }
+
+  static Value items(Interpreter&, const std::string&, const Value& v, const Args&) {
     if (v.is<Undefined>()) return Value(List{});
     if (!v.is<DictPtr>())
       fail("items filter needs a mapping, got '" + std::string(type_name(v)) + "'");
-    return dict_items(*v.as<DictPtr>());
+    return Interpreter::dict_items(*v.as<DictPtr>());
   }
-  if (name == "join") {
+
+  static Value join(Interpreter& in, const std::string&, const Value& v, const Args& a) {
     const std::string sep = a.get_str(0, "d", "");
     const Value* attr = a.get(1, "attribute");
     std::string r;
@@ -261,16 +266,18 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     for (const Value& x : iterate(v)) {
       if (!first) r += sep;
       first = false;
-      r += str(attr ? attr_path(x, str(*attr)) : x);
+      r += str(attr ? in.attr_path(x, str(*attr)) : x);
     }
     return Value(std::move(r));
   }
-  if (name == "first" || name == "last") {
+
+  static Value first_or_last(Interpreter&, const std::string& name, const Value& v, const Args&) {
     const List items = iterate(v);
     if (items.empty()) return Value(Undefined{"no " + name + " item, sequence was empty"});
     return name == "first" ? items.front() : items.back();
   }
-  if (name == "reverse") {
+
+  static Value reverse(Interpreter&, const std::string&, const Value& v, const Args&) {
     if (v.is<std::string>()) {
       std::u32string u = decode(v.as<std::string>());
       std::reverse(u.begin(), u.end());
@@ -280,7 +287,9 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     std::reverse(l.begin(), l.end());
     return Value(std::move(l));
   }
-  if (name == "selectattr" || name == "rejectattr" || name == "select" || name == "reject") {
+
+  // select, reject, selectattr, rejectattr.
+  static Value select(Interpreter& in, const std::string& name, const Value& v, const Args& a) {
     const bool by_attr = name.ends_with("attr");
     const bool keep_if = name.starts_with("select");
     const size_t test_at = by_attr ? 1 : 0;
@@ -290,18 +299,19 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     for (size_t i = test_at + 1; i < a.pos.size(); ++i) test_args.pos.push_back(a.pos[i]);
     List out;
     for (const Value& x : iterate(v)) {
-      const Value subject = by_attr ? attr_path(x, attr) : x;
-      const bool r = test.empty() ? truthy(subject) : apply_test(test, subject, test_args);
+      const Value subject = by_attr ? in.attr_path(x, attr) : x;
+      const bool r = test.empty() ? truthy(subject) : in.apply_test(test, subject, test_args);
       if (r == keep_if) out.push_back(x);
     }
     return Value(std::move(out));
   }
-  if (name == "map") {
+
+  static Value map(Interpreter& in, const std::string&, const Value& v, const Args& a) {
     List out;
     if (const Value* attr = a.get(SIZE_MAX, "attribute")) {
       const Value* def = a.get(SIZE_MAX, "default");
       for (const Value& x : iterate(v)) {
-        Value r = attr_path(x, str(*attr));
+        Value r = in.attr_path(x, str(*attr));
         out.push_back(r.is<Undefined>() && def ? *def : r);
       }
       return Value(std::move(out));
@@ -310,16 +320,18 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     Args rest;
     rest.pos.assign(a.pos.begin() + 1, a.pos.end());
     rest.kw = a.kw;
-    for (const Value& x : iterate(v)) out.push_back(apply_filter(str(a.pos[0]), x, rest));
+    for (const Value& x : iterate(v)) out.push_back(in.apply_filter(str(a.pos[0]), x, rest));
     return Value(std::move(out));
   }
-  if (name == "sort" || name == "unique" || name == "min" || name == "max") {
+
+  // sort, unique, min, max: one notion of a key (attribute=, case_sensitive).
+  static Value ordered(Interpreter& in, const std::string& name, const Value& v, const Args& a) {
     const bool reverse = name == "sort" && a.get_bool(0, "reverse", false);
     const bool case_sensitive = a.get_bool(name == "sort" ? 1 : 0, "case_sensitive", false);
     const Value* attr = a.get(name == "sort" ? 2 : 1, "attribute");
     auto key = [&](const Value& x) {
-      Value k = attr ? attr_path(x, str(*attr)) : x;
-      if (!case_sensitive && k.is<std::string>()) return Value(lower(k.as<std::string>()));
+      Value k = attr ? in.attr_path(x, str(*attr)) : x;
+      if (!case_sensitive && k.is<std::string>()) return Value(jinja::lower(k.as<std::string>()));
       return k;
     };
     List l = iterate(v);
@@ -342,18 +354,21 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     if (l.empty()) return Value(Undefined{"no " + name + " item, sequence was empty"});
     return name == "min" ? l.front() : l.back();
   }
-  if (name == "sum") {
+
+  static Value sum(Interpreter& in, const std::string&, const Value& v, const Args& a) {
     const Value* attr = a.get(0, "attribute");
     Value total = a.get(1, "start") ? *a.get(1, "start") : Value(int64_t{0});
     for (const Value& x : iterate(v))
-      total = binary("+", total, attr ? attr_path(x, str(*attr)) : x);
+      total = in.binary("+", total, attr ? in.attr_path(x, str(*attr)) : x);
     return total;
   }
-  if (name == "abs") {
+
+  static Value abs(Interpreter&, const std::string&, const Value& v, const Args&) {
     if (!is_number(v)) fail("bad operand type for abs(): '" + std::string(type_name(v)) + "'");
     return is_integral(v) ? Value(std::abs(as_int(v))) : Value(std::fabs(v.as<double>()));
   }
-  if (name == "int") {
+
+  static Value to_int(Interpreter&, const std::string&, const Value& v, const Args& a) {
     const Value* def = a.get(0, "default");
     if (is_number(v))
       return Value(is_integral(v) ? as_int(v) : static_cast<int64_t>(v.as<double>()));
@@ -367,7 +382,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     if (!s.empty() && end == s.c_str() + s.size()) return Value(static_cast<int64_t>(d));
     return def ? *def : Value(int64_t{0});
   }
-  if (name == "float") {
+
+  static Value to_float(Interpreter&, const std::string&, const Value& v, const Args& a) {
     const Value* def = a.get(0, "default");
     if (is_number(v)) return Value(as_double(v));
     const std::string s = strip(str(v), std::nullopt, true, true);
@@ -376,7 +392,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     if (!s.empty() && end == s.c_str() + s.size()) return Value(d);
     return def ? *def : Value(0.0);
   }
-  if (name == "round") {
+
+  static Value round(Interpreter&, const std::string&, const Value& v, const Args& a) {
     if (!is_number(v)) fail("round needs a number");
     const double p = std::pow(10.0, static_cast<double>(a.get_int(0, "precision", 0)));
     const std::string method = a.get_str(1, "method", "common");
@@ -386,7 +403,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
                                          : std::round(x);
     return Value(r / p);
   }
-  if (name == "indent") {
+
+  static Value indent(Interpreter&, const std::string&, const Value& v, const Args& a) {
     const Value* w = a.get(0, "width");
     const std::string pad =
         !w                ? "    "
@@ -412,7 +430,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     }
     return Value(std::move(out));
   }
-  if (name == "escape" || name == "e") {
+
+  static Value escape(Interpreter&, const std::string&, const Value& v, const Args&) {
     std::string out;
     for (char c : str(v)) {
       switch (c) {
@@ -437,7 +456,8 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     }
     return Value(std::move(out));
   }
-  if (name == "dictsort") {
+
+  static Value dictsort(Interpreter&, const std::string&, const Value& v, const Args& a) {
     if (!v.is<DictPtr>()) fail("dictsort needs a mapping");
     const bool case_sensitive = a.get_bool(0, "case_sensitive", false);
     const bool by_value = a.get_str(1, "by", "key") == "value";
@@ -445,7 +465,7 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     std::vector<std::pair<std::string, Value>> items = v.as<DictPtr>()->items;
     auto key = [&](const std::pair<std::string, Value>& kv) {
       Value k = by_value ? kv.second : Value(kv.first);
-      if (!case_sensitive && k.is<std::string>()) return Value(lower(k.as<std::string>()));
+      if (!case_sensitive && k.is<std::string>()) return Value(jinja::lower(k.as<std::string>()));
       return k;
     };
     std::stable_sort(items.begin(), items.end(), [&](const auto& x, const auto& y) {
@@ -456,7 +476,80 @@ Value Interpreter::apply_filter(const std::string& name, const Value& v, const A
     for (auto& [k, x] : items) l.push_back(Value(List{Value(k), x}));
     return Value(std::move(l));
   }
-  fail("no filter named '" + name + "'");
+
+  // Filters of one line: a string function, or the value as it is.
+  static Value length(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(jinja::length(v));
+  }
+  static Value string(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(str(v));
+  }
+  static Value safe(Interpreter&, const std::string&, const Value& v, const Args&) { return v; }
+  static Value list(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(iterate(v));
+  }
+  static Value upper(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(jinja::upper(str(v)));
+  }
+  static Value lower(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(jinja::lower(str(v)));
+  }
+  static Value capitalize(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(jinja::capitalize(str(v)));
+  }
+  static Value title(Interpreter&, const std::string&, const Value& v, const Args&) {
+    return Value(jinja_title(str(v)));
+  }
+
+  static const std::unordered_map<std::string_view, Fn>& table() {
+    static const std::unordered_map<std::string_view, Fn> filters = {
+        {"abs", abs},
+        {"capitalize", capitalize},
+        {"count", length},
+        {"d", default_value},
+        {"default", default_value},
+        {"dictsort", dictsort},
+        {"e", escape},
+        {"escape", escape},
+        {"first", first_or_last},
+        {"float", to_float},
+        {"indent", indent},
+        {"int", to_int},
+        {"items", items},
+        {"join", join},
+        {"last", first_or_last},
+        {"length", length},
+        {"list", list},
+        {"lower", lower},
+        {"map", map},
+        {"max", ordered},
+        {"min", ordered},
+        {"reject", select},
+        {"rejectattr", select},
+        {"replace", replace},
+        {"reverse", reverse},
+        {"round", round},
+        {"safe", safe},
+        {"select", select},
+        {"selectattr", select},
+        {"sort", ordered},
+        {"string", string},
+        {"sum", sum},
+        {"title", title},
+        {"tojson", tojson},
+        {"trim", trim},
+        {"unique", ordered},
+        {"upper", upper},
+    };
+    return filters;
+  }
+};
+
+Value Interpreter::apply_filter(const std::string& name, const Value& v, const Args& a) {
+  const auto& filters = Filters::table();
+  const auto it = filters.find(name);
+  if (it == filters.end()) fail("no filter named '" + name + "'");
+  return it->second(*this, name, v, a);
 }
 
 bool Interpreter::apply_test(const std::string& name, const Value& v, const Args& a) {

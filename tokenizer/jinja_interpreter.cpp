@@ -94,23 +94,23 @@ Interpreter::Flow Interpreter::exec_node(const Node& n, std::string& out) {
 
 Interpreter::Flow Interpreter::exec_node_unchecked(const Node& n, std::string& out) {
   switch (n.kind) {
-    case NK::kText:
+    case NodeKind::kText:
       out += n.text;
       return Flow::kNormal;
-    case NK::kOutput:
+    case NodeKind::kOutput:
       out += str(eval(*n.expr));
       return Flow::kNormal;
-    case NK::kBlock:
+    case NodeKind::kBlock:
       return exec(n.body, out);
-    case NK::kBreak:
+    case NodeKind::kBreak:
       return Flow::kBreak;
-    case NK::kContinue:
+    case NodeKind::kContinue:
       return Flow::kContinue;
-    case NK::kIf:
+    case NodeKind::kIf:
       for (const auto& [cond, body] : n.branches)
         if (truthy(eval(*cond))) return exec(body, out);
       return exec(n.else_body, out);
-    case NK::kSet: {
+    case NodeKind::kSet: {
       Value v = eval(*n.expr);
       if (!n.attr.empty()) {
         const Value ns = lookup(n.targets[0]);
@@ -124,16 +124,16 @@ Interpreter::Flow Interpreter::exec_node_unchecked(const Node& n, std::string& o
       }
       return Flow::kNormal;
     }
-    case NK::kSetBlock: {
+    case NodeKind::kSetBlock: {
       std::string captured;
       exec(n.body, captured);
       assign(n.targets[0], Value(std::move(captured)));
       return Flow::kNormal;
     }
-    case NK::kMacro:
+    case NodeKind::kMacro:
       assign(n.targets[0], Value(Value::Variant(Macro{&n})));
       return Flow::kNormal;
-    case NK::kFor:
+    case NodeKind::kFor:
       exec_for(n, out);
       return Flow::kNormal;
   }
@@ -210,16 +210,16 @@ Args Interpreter::eval_args(const Expr& e, size_t first) {
 
 Value Interpreter::eval_unchecked(const Expr& e) {
   switch (e.kind) {
-    case EK::kLiteral:
+    case ExprKind::kLiteral:
       return e.literal;
-    case EK::kName:
+    case ExprKind::kName:
       return lookup(e.name);
-    case EK::kList: {
+    case ExprKind::kList: {
       List l;
       for (const auto& x : e.args) l.push_back(eval(*x));
       return Value(std::move(l));
     }
-    case EK::kDict: {
+    case ExprKind::kDict: {
       Dict d;
       for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
         const Value k = eval(*e.args[i]);
@@ -228,11 +228,11 @@ Value Interpreter::eval_unchecked(const Expr& e) {
       }
       return make_dict(std::move(d));
     }
-    case EK::kAttr:
+    case ExprKind::kAttr:
       return get_attr(eval(*e.args[0]), e.name);
-    case EK::kIndex:
+    case ExprKind::kIndex:
       return get_item(eval(*e.args[0]), eval(*e.args[1]));
-    case EK::kSlice: {
+    case ExprKind::kSlice: {
       const Value obj = eval(*e.args[0]);
       Value none(None{});
       const Value start = e.args[1] ? eval(*e.args[1]) : none;
@@ -254,32 +254,32 @@ Value Interpreter::eval_unchecked(const Expr& e) {
         r.push_back(l[static_cast<size_t>(i)]);
       return Value(std::move(r));
     }
-    case EK::kNeg:
-    case EK::kPos: {
+    case ExprKind::kNeg:
+    case ExprKind::kPos: {
       const Value v = eval(*e.args[0]);
       if (v.is<Undefined>()) undefined_error(v);
       if (!is_number(v))
-        fail(std::string("bad operand type for unary ") + (e.kind == EK::kNeg ? "-" : "+") + ": '" +
-             type_name(v) + "'");
-      if (e.kind == EK::kPos) return is_integral(v) ? Value(as_int(v)) : v;
+        fail(std::string("bad operand type for unary ") + (e.kind == ExprKind::kNeg ? "-" : "+") +
+             ": '" + type_name(v) + "'");
+      if (e.kind == ExprKind::kPos) return is_integral(v) ? Value(as_int(v)) : v;
       return is_integral(v) ? Value(checked(0, as_int(v), '-')) : Value(-v.as<double>());
     }
-    case EK::kNot:
+    case ExprKind::kNot:
       return Value(!truthy(eval(*e.args[0])));
-    case EK::kAnd: {
+    case ExprKind::kAnd: {
       Value a = eval(*e.args[0]);
       return truthy(a) ? eval(*e.args[1]) : a;
     }
-    case EK::kOr: {
+    case ExprKind::kOr: {
       Value a = eval(*e.args[0]);
       return truthy(a) ? a : eval(*e.args[1]);
     }
-    case EK::kCond: {
+    case ExprKind::kCond: {
       if (truthy(eval(*e.args[1]))) return eval(*e.args[0]);
       if (e.args[2]) return eval(*e.args[2]);
       return Value(Undefined{"the conditional expression had no else branch"});
     }
-    case EK::kCompare: {
+    case ExprKind::kCompare: {
       Value left = eval(*e.args[0]);
       for (size_t i = 0; i < e.ops.size(); ++i) {
         Value right = eval(*e.args[i + 1]);
@@ -304,18 +304,18 @@ Value Interpreter::eval_unchecked(const Expr& e) {
       }
       return Value(true);
     }
-    case EK::kBinary:
+    case ExprKind::kBinary:
       return binary(e.name, eval(*e.args[0]), eval(*e.args[1]));
-    case EK::kFilter: {
+    case ExprKind::kFilter: {
       const Value operand = eval(*e.args[0]);
       return apply_filter(e.name, operand, eval_args(e, 1));
     }
-    case EK::kTest: {
+    case ExprKind::kTest: {
       const Value operand = eval(*e.args[0]);
       const bool r = apply_test(e.name, operand, eval_args(e, 1));
       return Value(e.negated ? !r : r);
     }
-    case EK::kCall:
+    case ExprKind::kCall:
       return call(e);
   }
   fail("unknown expression");
@@ -423,11 +423,11 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
 
 Value Interpreter::call(const Expr& e) {
   const Expr& callee = *e.args[0];
-  if (callee.kind == EK::kAttr) {
+  if (callee.kind == ExprKind::kAttr) {
     const Value obj = eval(*callee.args[0]);
     return call_method(obj, callee.name, eval_args(e, 1));
   }
-  if (callee.kind == EK::kName) {
+  if (callee.kind == ExprKind::kName) {
     const Value f = lookup(callee.name);
     if (f.is<Macro>()) return call_macro(*f.as<Macro>().node, eval_args(e, 1));
     if (f.is<Undefined>()) return call_global(callee.name, eval_args(e, 1));

@@ -115,6 +115,7 @@ class Interpreter {
   Value apply_filter(const std::string& name, const Value& v, const Args& a);
 
   bool apply_test(const std::string& name, const Value& v, const Args& a);
+  friend struct Filters;  // the filter table (jinja_filters.cpp)
 
   const ChatTemplate::Program& program_;
   std::vector<Scope> scopes_;

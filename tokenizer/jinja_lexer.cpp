@@ -24,7 +24,7 @@ std::vector<Token> Lexer::run() {
     size_t tag = find_tag(pos);
     std::string_view text(s_.data() + pos, (tag == std::string::npos ? n : tag) - pos);
     if (tag == std::string::npos) {
-      if (!text.empty()) out_.push_back({Tok::kText, std::string(text), pos});
+      if (!text.empty()) out_.push_back({TokenKind::kText, std::string(text), pos});
       break;
     }
     const char kind = s_[tag + 1];
@@ -41,7 +41,7 @@ std::vector<Token> Lexer::run() {
           std::all_of(tail.begin(), tail.end(), [](char c) { return is_ws(c) && c != '\n'; }))
         text = text.substr(0, line_start);
     }
-    if (!text.empty()) out_.push_back({Tok::kText, std::string(text), pos});
+    if (!text.empty()) out_.push_back({TokenKind::kText, std::string(text), pos});
     size_t p = tag + 2 + ((mod == '-' || (mod == '+' && kind != '{')) ? 1 : 0);
     char close_mod = '\0';
     if (kind == '#') {
@@ -58,7 +58,7 @@ std::vector<Token> Lexer::run() {
       ++pos;  // trim_blocks
     }
   }
-  out_.push_back({Tok::kEnd, "", n});
+  out_.push_back({TokenKind::kEnd, "", n});
   return std::move(out_);
 }
 
@@ -70,7 +70,7 @@ size_t Lexer::find_tag(size_t from) const {
 }
 
 size_t Lexer::lex_tag(size_t p, bool is_var, size_t open_at, char& close_mod) {
-  out_.push_back({is_var ? Tok::kVarOpen : Tok::kBlockOpen, "", open_at});
+  out_.push_back({is_var ? TokenKind::kVarOpen : TokenKind::kBlockOpen, "", open_at});
   const size_t n = s_.size();
   int depth = 0;  // brackets: a '}}' inside a dict literal does not close the tag
   const std::string_view close = is_var ? "}}" : "%}";
@@ -82,13 +82,13 @@ size_t Lexer::lex_tag(size_t p, bool is_var, size_t open_at, char& close_mod) {
       for (char m : {'-', '+'}) {
         if (rest.size() >= 3 && rest[0] == m && rest.substr(1, 2) == close &&
             (m == '-' || !is_var)) {
-          out_.push_back({is_var ? Tok::kVarClose : Tok::kBlockClose, "", p});
+          out_.push_back({is_var ? TokenKind::kVarClose : TokenKind::kBlockClose, "", p});
           close_mod = m;
           return p + 3;
         }
       }
       if (rest.substr(0, 2) == close) {
-        out_.push_back({is_var ? Tok::kVarClose : Tok::kBlockClose, "", p});
+        out_.push_back({is_var ? TokenKind::kVarClose : TokenKind::kBlockClose, "", p});
         close_mod = '\0';
         return p + 2;
       }
@@ -101,7 +101,7 @@ size_t Lexer::lex_tag(size_t p, bool is_var, size_t open_at, char& close_mod) {
     } else if (is_ident_start(c)) {
       size_t e = p;
       while (e < n && is_ident_char(s_[e])) ++e;
-      out_.push_back({Tok::kName, s_.substr(p, e - p), p});
+      out_.push_back({TokenKind::kName, s_.substr(p, e - p), p});
       p = e;
     } else {
       static constexpr std::string_view kTwo[] = {"//", "**", "==", "!=", "<=", ">="};
@@ -115,7 +115,7 @@ size_t Lexer::lex_tag(size_t p, bool is_var, size_t open_at, char& close_mod) {
         if (c == '(' || c == '[' || c == '{') ++depth;
         if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
       }
-      out_.push_back({Tok::kOp, op, p});
+      out_.push_back({TokenKind::kOp, op, p});
       p += op.size();
     }
   }
@@ -209,7 +209,7 @@ size_t Lexer::lex_string(size_t p) {
         }
     }
   }
-  out_.push_back({Tok::kString, std::move(v), start});
+  out_.push_back({TokenKind::kString, std::move(v), start});
   return p + 1;
 }
 
@@ -237,7 +237,7 @@ size_t Lexer::lex_number(size_t p) {
   std::string text;
   for (size_t k = start; k < p; ++k)
     if (s_[k] != '_') text += s_[k];
-  Token t{is_float ? Tok::kFloat : Tok::kInt, text, start};
+  Token t{is_float ? TokenKind::kFloat : TokenKind::kInt, text, start};
   if (is_float) {
     t.f = std::strtod(text.c_str(), nullptr);
   } else {

@@ -13,7 +13,7 @@ namespace waypoint::jinja {
 // newline right after one, and `+` turns either off for that tag.
 // ---------------------------------------------------------------------------
 
-enum class Tok {
+enum class TokenKind {
   kText,
   kVarOpen,
   kVarClose,
@@ -28,7 +28,7 @@ enum class Tok {
 };
 
 struct Token {
-  Tok kind;
+  TokenKind kind;
   std::string text;  // text, name, decoded string literal or operator
   size_t offset;
   int64_t i = 0;

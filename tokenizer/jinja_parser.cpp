@@ -11,20 +11,20 @@ Body Parser::parse_template() {
 }
 
 bool Parser::at_name_after(std::string_view n) const {
-  return i_ + 1 < t_.size() && t_[i_ + 1].kind == Tok::kName && t_[i_ + 1].text == n;
+  return i_ + 1 < t_.size() && t_[i_ + 1].kind == TokenKind::kName && t_[i_ + 1].text == n;
 }
 
 std::string Parser::describe(const Token& t) const {
   switch (t.kind) {
-    case Tok::kVarClose:
+    case TokenKind::kVarClose:
       return "'}}'";
-    case Tok::kBlockClose:
+    case TokenKind::kBlockClose:
       return "'%}'";
-    case Tok::kEnd:
+    case TokenKind::kEnd:
       return "end of template";
-    case Tok::kString:
+    case TokenKind::kString:
       return "string";
-    case Tok::kText:
+    case TokenKind::kText:
       return "text";
     default:
       return "'" + t.text + "'";
@@ -37,12 +37,12 @@ void Parser::expect_op(std::string_view op) {
 }
 
 std::string Parser::expect_name() {
-  if (cur().kind != Tok::kName) error("expected a name, got " + describe(cur()));
+  if (cur().kind != TokenKind::kName) error("expected a name, got " + describe(cur()));
   return next().text;
 }
 
 void Parser::expect_block_close() {
-  if (cur().kind != Tok::kBlockClose) error("expected '%}', got " + describe(cur()));
+  if (cur().kind != TokenKind::kBlockClose) error("expected '%}', got " + describe(cur()));
   ++i_;
 }
 
@@ -51,7 +51,7 @@ Body Parser::parse_body(std::initializer_list<std::string_view> ends, std::strin
   Body body;
   while (true) {
     const Token& t = cur();
-    if (t.kind == Tok::kEnd) {
+    if (t.kind == TokenKind::kEnd) {
       if (ends.size() != 0) {
         throw SyntaxError{"unexpected end of template: expected '" + std::string(*ends.begin()) +
                               "' to close the tag here",
@@ -59,21 +59,21 @@ Body Parser::parse_body(std::initializer_list<std::string_view> ends, std::strin
       }
       return body;
     }
-    if (t.kind == Tok::kText) {
-      auto n = node(NK::kText, t.offset);
+    if (t.kind == TokenKind::kText) {
+      auto n = node(NodeKind::kText, t.offset);
       n->text = t.text;
       body.push_back(std::move(n));
       ++i_;
-    } else if (t.kind == Tok::kVarOpen) {
+    } else if (t.kind == TokenKind::kVarOpen) {
       ++i_;
-      auto n = node(NK::kOutput, t.offset);
+      auto n = node(NodeKind::kOutput, t.offset);
       n->expr = parse_expression();
-      if (cur().kind != Tok::kVarClose) error("expected '}}', got " + describe(cur()));
+      if (cur().kind != TokenKind::kVarClose) error("expected '}}', got " + describe(cur()));
       ++i_;
       body.push_back(std::move(n));
-    } else if (t.kind == Tok::kBlockOpen) {
+    } else if (t.kind == TokenKind::kBlockOpen) {
       const Token& name = t_[i_ + 1];
-      if (name.kind != Tok::kName) throw SyntaxError{"expected a tag name", name.offset};
+      if (name.kind != TokenKind::kName) throw SyntaxError{"expected a tag name", name.offset};
       for (std::string_view e : ends) {
         if (name.text == e) {
           i_ += 2;
@@ -89,7 +89,7 @@ Body Parser::parse_body(std::initializer_list<std::string_view> ends, std::strin
   }
 }
 
-std::unique_ptr<Node> Parser::node(NK kind, size_t offset) {
+std::unique_ptr<Node> Parser::node(NodeKind kind, size_t offset) {
   auto n = std::make_unique<Node>();
   n->kind = kind;
   n->offset = offset;
@@ -99,7 +99,7 @@ std::unique_ptr<Node> Parser::node(NK kind, size_t offset) {
 std::unique_ptr<Node> Parser::parse_statement(const std::string& tag, size_t at) {
   std::string end;
   if (tag == "if") {
-    auto n = node(NK::kIf, at);
+    auto n = node(NodeKind::kIf, at);
     ExprPtr cond = parse_expression();
     expect_block_close();
     while (true) {
@@ -117,7 +117,7 @@ std::unique_ptr<Node> Parser::parse_statement(const std::string& tag, size_t at)
     return n;
   }
   if (tag == "for") {
-    auto n = node(NK::kFor, at);
+    auto n = node(NodeKind::kFor, at);
     n->targets.push_back(expect_name());
     while (at_op(",")) {
       ++i_;
@@ -144,7 +144,7 @@ std::unique_ptr<Node> Parser::parse_statement(const std::string& tag, size_t at)
   }
   if (tag == "set") {
     std::string first = expect_name();
-    auto n = node(NK::kSet, at);
+    auto n = node(NodeKind::kSet, at);
     n->targets.push_back(first);
     if (at_op(".")) {
       ++i_;
@@ -163,13 +163,13 @@ std::unique_ptr<Node> Parser::parse_statement(const std::string& tag, size_t at)
     }
     if (!n->attr.empty() || n->targets.size() != 1) error("expected '='");
     expect_block_close();
-    n->kind = NK::kSetBlock;
+    n->kind = NodeKind::kSetBlock;
     n->body = parse_body({"endset"}, end, at);
     expect_block_close();
     return n;
   }
   if (tag == "macro") {
-    auto n = node(NK::kMacro, at);
+    auto n = node(NodeKind::kMacro, at);
     n->targets.push_back(expect_name());
     expect_op("(");
     while (!at_op(")")) {
@@ -194,11 +194,11 @@ std::unique_ptr<Node> Parser::parse_statement(const std::string& tag, size_t at)
   if (tag == "break" || tag == "continue") {
     if (loop_depth_ == 0) throw SyntaxError{"'" + tag + "' outside of a loop", at};
     expect_block_close();
-    return node(tag == "break" ? NK::kBreak : NK::kContinue, at);
+    return node(tag == "break" ? NodeKind::kBreak : NodeKind::kContinue, at);
   }
   if (tag == "generation") {
     // transformers' marker for assistant-token masks; it renders its body.
-    auto n = node(NK::kBlock, at);
+    auto n = node(NodeKind::kBlock, at);
     expect_block_close();
     n->body = parse_body({"endgeneration"}, end, at);
     expect_block_close();
@@ -211,14 +211,14 @@ std::unique_ptr<Node> Parser::parse_statement(const std::string& tag, size_t at)
   throw SyntaxError{"unknown tag '" + tag + "'", at};
 }
 
-ExprPtr Parser::make(EK kind, size_t offset) {
+ExprPtr Parser::make(ExprKind kind, size_t offset) {
   auto e = std::make_unique<Expr>();
   e->kind = kind;
   e->offset = offset;
   return e;
 }
 
-ExprPtr Parser::binary(EK kind, std::string op, ExprPtr a, ExprPtr b, size_t offset) {
+ExprPtr Parser::binary(ExprKind kind, std::string op, ExprPtr a, ExprPtr b, size_t offset) {
   auto e = make(kind, offset);
   e->name = std::move(op);
   e->args.push_back(std::move(a));
@@ -231,7 +231,7 @@ ExprPtr Parser::parse_expression(bool with_cond) {
   ExprPtr e = parse_or();
   while (at_name("if")) {
     const size_t at = next().offset;
-    auto c = make(EK::kCond, at);
+    auto c = make(ExprKind::kCond, at);
     c->args.push_back(std::move(e));
     c->args.push_back(parse_or());
     if (at_name("else")) {
@@ -249,7 +249,7 @@ ExprPtr Parser::parse_or() {
   ExprPtr e = parse_and();
   while (at_name("or")) {
     const size_t at = next().offset;
-    e = binary(EK::kOr, "or", std::move(e), parse_and(), at);
+    e = binary(ExprKind::kOr, "or", std::move(e), parse_and(), at);
   }
   return e;
 }
@@ -258,7 +258,7 @@ ExprPtr Parser::parse_and() {
   ExprPtr e = parse_not();
   while (at_name("and")) {
     const size_t at = next().offset;
-    e = binary(EK::kAnd, "and", std::move(e), parse_not(), at);
+    e = binary(ExprKind::kAnd, "and", std::move(e), parse_not(), at);
   }
   return e;
 }
@@ -266,7 +266,7 @@ ExprPtr Parser::parse_and() {
 ExprPtr Parser::parse_not() {
   if (at_name("not")) {
     const size_t at = next().offset;
-    auto e = make(EK::kNot, at);
+    auto e = make(ExprKind::kNot, at);
     e->args.push_back(parse_not());
     return e;
   }
@@ -280,8 +280,9 @@ ExprPtr Parser::parse_compare() {
   std::vector<ExprPtr> operands;
   while (true) {
     std::string op;
-    if (cur().kind == Tok::kOp && (cur().text == "==" || cur().text == "!=" || cur().text == "<" ||
-                                   cur().text == ">" || cur().text == "<=" || cur().text == ">=")) {
+    if (cur().kind == TokenKind::kOp &&
+        (cur().text == "==" || cur().text == "!=" || cur().text == "<" || cur().text == ">" ||
+         cur().text == "<=" || cur().text == ">=")) {
       op = next().text;
     } else if (at_name("in")) {
       ++i_;
@@ -296,7 +297,7 @@ ExprPtr Parser::parse_compare() {
     operands.push_back(parse_math1());
   }
   if (ops.empty()) return first;
-  auto e = make(EK::kCompare, at);
+  auto e = make(ExprKind::kCompare, at);
   e->args.push_back(std::move(first));
   for (auto& o : operands) e->args.push_back(std::move(o));
   e->ops = std::move(ops);
@@ -307,7 +308,7 @@ ExprPtr Parser::parse_math1() {
   ExprPtr e = parse_concat();
   while (at_op("+") || at_op("-")) {
     const Token& t = next();
-    e = binary(EK::kBinary, t.text, std::move(e), parse_concat(), t.offset);
+    e = binary(ExprKind::kBinary, t.text, std::move(e), parse_concat(), t.offset);
   }
   return e;
 }
@@ -316,7 +317,7 @@ ExprPtr Parser::parse_concat() {
   ExprPtr e = parse_math2();
   while (at_op("~")) {
     const size_t at = next().offset;
-    e = binary(EK::kBinary, "~", std::move(e), parse_math2(), at);
+    e = binary(ExprKind::kBinary, "~", std::move(e), parse_math2(), at);
   }
   return e;
 }
@@ -325,7 +326,7 @@ ExprPtr Parser::parse_math2() {
   ExprPtr e = parse_pow();
   while (at_op("*") || at_op("/") || at_op("//") || at_op("%")) {
     const Token& t = next();
-    e = binary(EK::kBinary, t.text, std::move(e), parse_pow(), t.offset);
+    e = binary(ExprKind::kBinary, t.text, std::move(e), parse_pow(), t.offset);
   }
   return e;
 }
@@ -334,7 +335,7 @@ ExprPtr Parser::parse_pow() {
   ExprPtr e = parse_unary(true);
   while (at_op("**")) {
     const size_t at = next().offset;
-    e = binary(EK::kBinary, "**", std::move(e), parse_unary(true), at);
+    e = binary(ExprKind::kBinary, "**", std::move(e), parse_unary(true), at);
   }
   return e;
 }
@@ -343,7 +344,7 @@ ExprPtr Parser::parse_unary(bool with_filter) {
   ExprPtr e;
   if (at_op("-") || at_op("+")) {
     const Token& t = next();
-    e = make(t.text == "-" ? EK::kNeg : EK::kPos, t.offset);
+    e = make(t.text == "-" ? ExprKind::kNeg : ExprKind::kPos, t.offset);
     e->args.push_back(parse_unary(false));
   } else {
     e = parse_primary();
@@ -356,9 +357,9 @@ ExprPtr Parser::parse_unary(bool with_filter) {
 ExprPtr Parser::parse_primary() {
   const Token& t = cur();
   switch (t.kind) {
-    case Tok::kName: {
+    case TokenKind::kName: {
       ++i_;
-      auto e = make(EK::kLiteral, t.offset);
+      auto e = make(ExprKind::kLiteral, t.offset);
       if (t.text == "true" || t.text == "True") {
         e->literal = Value(true);
       } else if (t.text == "false" || t.text == "False") {
@@ -366,35 +367,35 @@ ExprPtr Parser::parse_primary() {
       } else if (t.text == "none" || t.text == "None") {
         e->literal = Value(None{});
       } else {
-        e->kind = EK::kName;
+        e->kind = ExprKind::kName;
         e->name = t.text;
       }
       return e;
     }
-    case Tok::kString: {
+    case TokenKind::kString: {
       std::string s;
-      while (cur().kind == Tok::kString) s += next().text;  // adjacent literals join
-      auto e = make(EK::kLiteral, t.offset);
+      while (cur().kind == TokenKind::kString) s += next().text;  // adjacent literals join
+      auto e = make(ExprKind::kLiteral, t.offset);
       e->literal = Value(std::move(s));
       return e;
     }
-    case Tok::kInt:
-    case Tok::kFloat: {
+    case TokenKind::kInt:
+    case TokenKind::kFloat: {
       ++i_;
-      auto e = make(EK::kLiteral, t.offset);
-      e->literal = t.kind == Tok::kInt ? Value(t.i) : Value(t.f);
+      auto e = make(ExprKind::kLiteral, t.offset);
+      e->literal = t.kind == TokenKind::kInt ? Value(t.i) : Value(t.f);
       return e;
     }
-    case Tok::kOp:
+    case TokenKind::kOp:
       if (t.text == "(") {
         ++i_;
         if (at_op(")")) {
           ++i_;
-          return make(EK::kList, t.offset);  // () is an empty tuple
+          return make(ExprKind::kList, t.offset);  // () is an empty tuple
         }
         ExprPtr e = parse_expression();
         if (at_op(",")) {  // a tuple: a list here, since both only get read
-          auto l = make(EK::kList, t.offset);
+          auto l = make(ExprKind::kList, t.offset);
           l->args.push_back(std::move(e));
           while (at_op(",")) {
             ++i_;
@@ -408,7 +409,7 @@ ExprPtr Parser::parse_primary() {
       }
       if (t.text == "[") {
         ++i_;
-        auto l = make(EK::kList, t.offset);
+        auto l = make(ExprKind::kList, t.offset);
         while (!at_op("]")) {
           l->args.push_back(parse_expression());
           if (!at_op("]")) expect_op(",");
@@ -418,7 +419,7 @@ ExprPtr Parser::parse_primary() {
       }
       if (t.text == "{") {
         ++i_;
-        auto d = make(EK::kDict, t.offset);
+        auto d = make(ExprKind::kDict, t.offset);
         while (!at_op("}")) {
           d->args.push_back(parse_expression());
           expect_op(":");
@@ -439,16 +440,16 @@ ExprPtr Parser::parse_postfix(ExprPtr e) {
   while (true) {
     if (at_op(".")) {
       const size_t at = next().offset;
-      if (cur().kind == Tok::kInt) {  // x.0 is x[0] in Jinja
-        auto ix = make(EK::kIndex, at);
+      if (cur().kind == TokenKind::kInt) {  // x.0 is x[0] in Jinja
+        auto ix = make(ExprKind::kIndex, at);
         ix->args.push_back(std::move(e));
-        auto lit = make(EK::kLiteral, cur().offset);
+        auto lit = make(ExprKind::kLiteral, cur().offset);
         lit->literal = Value(next().i);
         ix->args.push_back(std::move(lit));
         e = std::move(ix);
         continue;
       }
-      auto a = make(EK::kAttr, at);
+      auto a = make(ExprKind::kAttr, at);
       a->name = expect_name();
       a->args.push_back(std::move(e));
       e = std::move(a);
@@ -469,7 +470,7 @@ ExprPtr Parser::parse_subscript(ExprPtr obj) {
   if (at_op("]")) {
     ++i_;
     if (!start) error("empty subscript");
-    auto ix = make(EK::kIndex, at);
+    auto ix = make(ExprKind::kIndex, at);
     ix->args.push_back(std::move(obj));
     ix->args.push_back(std::move(start));
     return ix;
@@ -481,7 +482,7 @@ ExprPtr Parser::parse_subscript(ExprPtr obj) {
     if (!at_op("]")) step = parse_expression();
   }
   expect_op("]");
-  auto sl = make(EK::kSlice, at);
+  auto sl = make(ExprKind::kSlice, at);
   sl->args.push_back(std::move(obj));
   sl->args.push_back(std::move(start));
   sl->args.push_back(std::move(stop));
@@ -492,7 +493,7 @@ ExprPtr Parser::parse_subscript(ExprPtr obj) {
 void Parser::parse_args(Expr& e) {
   expect_op("(");
   while (!at_op(")")) {
-    if (cur().kind == Tok::kName && i_ + 1 < t_.size() && t_[i_ + 1].kind == Tok::kOp &&
+    if (cur().kind == TokenKind::kName && i_ + 1 < t_.size() && t_[i_ + 1].kind == TokenKind::kOp &&
         t_[i_ + 1].text == "=") {
       std::string key = next().text;
       ++i_;
@@ -507,7 +508,7 @@ void Parser::parse_args(Expr& e) {
 }
 
 ExprPtr Parser::parse_call(ExprPtr callee) {
-  auto c = make(EK::kCall, callee->offset);  // errors point at what was called
+  auto c = make(ExprKind::kCall, callee->offset);  // errors point at what was called
   c->args.push_back(std::move(callee));
   parse_args(*c);
   return c;
@@ -517,14 +518,14 @@ ExprPtr Parser::parse_filter_expr(ExprPtr e) {
   while (true) {
     if (at_op("|")) {
       ++i_;
-      auto f = make(EK::kFilter, cur().offset);
+      auto f = make(ExprKind::kFilter, cur().offset);
       f->name = expect_name();
       f->args.push_back(std::move(e));
       if (at_op("(")) parse_args(*f);
       e = std::move(f);
     } else if (at_name("is")) {
       ++i_;
-      auto t = make(EK::kTest, cur().offset);
+      auto t = make(ExprKind::kTest, cur().offset);
       if (at_name("not")) {
         ++i_;
         t->negated = true;
@@ -533,11 +534,11 @@ ExprPtr Parser::parse_filter_expr(ExprPtr e) {
       t->args.push_back(std::move(e));
       if (at_op("(")) {
         parse_args(*t);
-      } else if ((cur().kind == Tok::kName && !at_name("else") && !at_name("or") &&
+      } else if ((cur().kind == TokenKind::kName && !at_name("else") && !at_name("or") &&
                   !at_name("and") && !at_name("if") && !at_name("is") && !at_name("in") &&
                   !at_name("not")) ||
-                 cur().kind == Tok::kString || cur().kind == Tok::kInt ||
-                 cur().kind == Tok::kFloat || at_op("[") || at_op("{")) {
+                 cur().kind == TokenKind::kString || cur().kind == TokenKind::kInt ||
+                 cur().kind == TokenKind::kFloat || at_op("[") || at_op("{")) {
         // `x is divisibleby 3`, `x is sameas false`: one argument, no parentheses.
         t->args.push_back(parse_postfix(parse_primary()));
       }

@@ -26,8 +26,10 @@ class Parser {
  private:
   const Token& cur() const { return t_[i_]; }
   const Token& next() { return t_[i_++]; }
-  bool at_op(std::string_view op) const { return cur().kind == Tok::kOp && cur().text == op; }
-  bool at_name(std::string_view n) const { return cur().kind == Tok::kName && cur().text == n; }
+  bool at_op(std::string_view op) const { return cur().kind == TokenKind::kOp && cur().text == op; }
+  bool at_name(std::string_view n) const {
+    return cur().kind == TokenKind::kName && cur().text == n;
+  }
   bool at_name_after(std::string_view n) const;
 
   [[noreturn]] void error(const std::string& msg) const { throw SyntaxError{msg, cur().offset}; }
@@ -42,12 +44,12 @@ class Parser {
   // the caller. `opener` is where the enclosing tag began, for the error.
   Body parse_body(std::initializer_list<std::string_view> ends, std::string& end, size_t opener);
 
-  std::unique_ptr<Node> node(NK kind, size_t offset);
+  std::unique_ptr<Node> node(NodeKind kind, size_t offset);
 
   std::unique_ptr<Node> parse_statement(const std::string& tag, size_t at);
 
-  ExprPtr make(EK kind, size_t offset);
-  ExprPtr binary(EK kind, std::string op, ExprPtr a, ExprPtr b, size_t offset);
+  ExprPtr make(ExprKind kind, size_t offset);
+  ExprPtr binary(ExprKind kind, std::string op, ExprPtr a, ExprPtr b, size_t offset);
 
   ExprPtr parse_expression(bool with_cond = true);
   ExprPtr parse_or();
