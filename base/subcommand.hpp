@@ -13,10 +13,11 @@
 namespace waypoint::cli {
 
 // Exit codes: 0 ok, 1 runtime failure, 2 bad command line (docs/architecture.md,
-// "Command line").
+// "Command line"), 130 stopped by SIGINT or SIGTERM, as a shell reports it.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
+inline constexpr int kExitInterrupted = 130;
 
 struct Subcommand {
   std::string name;

@@ -6,6 +6,7 @@
 #include "proto/codec.hpp"
 #include "proto/model_runner_output.hpp"
 #include "proto/scheduler_output.hpp"
+#include "proto/zmq_receive.hpp"
 
 namespace waypoint {
 
@@ -49,7 +50,9 @@ Result<void> WorkerClient::wait_for_ranks(std::chrono::milliseconds timeout) {
                    " workers joined the step broadcast"};
     }
     zmq::pollitem_t item{steps_.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, std::min(left, std::chrono::milliseconds(100))) == 0) continue;
+    if (poll_through_signals(&item, 1, std::min(left, std::chrono::milliseconds(100))) == 0) {
+      continue;
+    }
     zmq::message_t m;
     if (steps_.recv(m, zmq::recv_flags::dontwait) && m.size() > 0 &&
         static_cast<const char*>(m.data())[0] == 1) {

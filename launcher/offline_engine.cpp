@@ -123,7 +123,7 @@ Result<void> OfflineEngine::start_followers() {
     ranks.push_back({"worker-" + std::to_string(r), "worker", to_json_text(rank_config(r))});
   }
   BringUp bring_up(*control_, control_endpoint, followers_, log_);
-  return bring_up.run(ranks, config_.startup_timeout, /*signals=*/nullptr);
+  return bring_up.run(ranks, config_.startup_timeout, config_.signals);
 }
 
 Result<void> OfflineEngine::load_rank0() {

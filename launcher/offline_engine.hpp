@@ -17,6 +17,7 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "base/signal_watch.hpp"
 #include "engine_core/clock.hpp"
 #include "engine_core/scheduler.hpp"
 #include "engine_core/worker_client.hpp"
@@ -44,6 +45,9 @@ struct OfflineEngineConfig {
   std::string worker_executable = "/proc/self/exe";
   std::chrono::seconds startup_timeout{120};
   int64_t busy_poll_us = 1000;  // ranks 1.. spin this long awaiting the next step
+  // A signal seen here ends the start of ranks 1.. (the caller checks it
+  // between steps); nullptr: none is watched.
+  SignalWatch* signals = nullptr;
 };
 
 class OfflineEngine {

@@ -1,5 +1,7 @@
 #include "tools/generate_command.hpp"
 
+#include <signal.h>
+
 #include <filesystem>
 #include <optional>
 #include <ostream>
@@ -9,6 +11,7 @@
 
 #include "base/command_line.hpp"
 #include "base/log.hpp"
+#include "base/signal_watch.hpp"
 #include "launcher/device_check.hpp"
 #include "launcher/offline_engine.hpp"
 #include "tokenizer/tokenizer.hpp"
@@ -125,16 +128,21 @@ EngineCoreRequest make_request(const GenerateOptions& o, bool seeded, std::vecto
   return request;
 }
 
-// Runs the request to its end on the offline engine; returns its tokens.
-Result<std::vector<TokenId>, LaunchError> run_to_end(const OfflineEngineConfig& config,
+// Runs the request to its end on the offline engine; returns its tokens. SIGINT
+// or SIGTERM stops it between two steps, so the engine can take its worker
+// processes and their files down with it.
+Result<std::vector<TokenId>, LaunchError> run_to_end(OfflineEngineConfig config,
                                                      const EngineCoreRequest& request) {
   const Logger log("generate", LogLevel::kWarn);
+  SignalWatch signals({SIGINT, SIGTERM});
+  config.signals = &signals;
   auto engine = OfflineEngine::start(config, log);
   if (!engine) return LaunchError{engine.error().message, kExitFailure};
   if (auto ok = (*engine)->add_request(request); !ok) return LaunchError{ok.error().message};
   std::vector<TokenId> token_ids;
   try {
     while ((*engine)->has_unfinished_requests()) {
+      if (signals.take()) return LaunchError{"interrupted", kExitInterrupted};
       for (const auto& batch : (*engine)->step()) {
         for (const auto& o : batch.outputs) {
           token_ids.insert(token_ids.end(), o.new_token_ids.begin(), o.new_token_ids.end());

@@ -2,13 +2,17 @@
 // process, or rank 0 in the process and rank 1 a `waypoint worker` process
 // (launcher/offline_engine.hpp). Greedy tokens must not depend on how many
 // ranks computed them, and a run leaves nothing behind in /tmp or /dev/shm.
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -45,8 +49,10 @@ class GenerateCommand : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   // Runs `waypoint generate args...` with TMPDIR in the test's own folder, so
-  // that whatever the run leaves there can be seen.
-  Finished generate(std::vector<std::string> args) {
+  // that whatever the run leaves there can be seen. `interrupt_at`: SIGINT it
+  // as soon as its stderr shows this text (empty: at once).
+  Finished generate(std::vector<std::string> args,
+                    std::optional<std::string> interrupt_at = std::nullopt) {
     args.insert(args.begin(), {kBinary, "generate", "--device", "cpu", "--model", kModel});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
@@ -62,6 +68,12 @@ class GenerateCommand : public ::testing::Test {
       }
       ::execv(kBinary.c_str(), argv.data());
       ::_exit(127);
+    }
+    if (interrupt_at) {
+      for (int i = 0; i < 2000 && slurp(err).find(*interrupt_at) == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
+      ::kill(run.pid, SIGINT);
     }
     int status = 0;
     ::waitpid(run.pid, &status, 0);
@@ -101,6 +113,22 @@ TEST_F(GenerateCommand, TwoRanksLeaveNothingBehind) {
   EXPECT_TRUE(fs::is_empty(dir_ / "tmp"))
       << "left in TMPDIR: " << fs::directory_iterator(dir_ / "tmp")->path();
   EXPECT_FALSE(fs::exists("/dev/shm/waypoint-" + std::to_string(run.pid) + "-tp"));
+}
+
+// Stopped at any moment (here at once, and once rank 1 is ready, while the
+// steps run), generate still takes rank 1 and the run's files down with it.
+TEST_F(GenerateCommand, AnInterruptedRunLeavesNothingBehind) {
+  for (const std::string at : {"", "ready on cpu"}) {
+    const Finished run = generate(
+        {"--prompt-token-ids", "1,2,3", "--max-tokens", "2000", "--tensor-parallel-size", "2"}, at);
+    // 130: stopped between steps; 1: while rank 1 started; 0: it finished
+    // first; -1: killed outright, before it had made anything to remove.
+    EXPECT_TRUE(run.exit_code == 130 || run.exit_code == 1 || run.exit_code == 0 ||
+                run.exit_code == -1)
+        << run.exit_code << ": " << run.err;
+    EXPECT_TRUE(fs::is_empty(dir_ / "tmp")) << "interrupted at '" << at << "'";
+    EXPECT_FALSE(fs::exists("/dev/shm/waypoint-" + std::to_string(run.pid) + "-tp"));
+  }
 }
 
 TEST_F(GenerateCommand, ARankCountThatDoesNotDivideTheModelIsAUsageError) {
