@@ -23,11 +23,12 @@ Result<int32_t> parse_kv_blocks(const std::string& payload) {
   }
 }
 
-}  // namespace
-
+// The rank of "worker-R", or -1 for any other name.
 int worker_rank(const std::string& name) {
   return name.rfind("worker-", 0) == 0 ? std::stoi(name.substr(7)) : -1;
 }
+
+}  // namespace
 
 BringUp::BringUp(control::Server& control, std::string control_endpoint,
                  ProcessSupervisor& children, const Logger& log)
@@ -77,7 +78,7 @@ Result<void> BringUp::handle(const std::string& from, const control::Message& me
     control_.send(from, control::kConfig, specs_[from].config);
     if (nccl_id_ && worker_rank(from) > 0) control_.send(from, control::kNcclId, *nccl_id_);
   } else if (message.kind == control::kNcclId && worker_rank(from) == 0) {
-    relay_nccl_id(from, message.payload);
+    relay_nccl_id(message.payload);
   } else if (message.kind == control::kKvBlocks && worker_rank(from) >= 0 && on_kv_pool_) {
     return take_kv_report(from, message.payload);
   } else if (message.kind == control::kReady) {
@@ -89,7 +90,7 @@ Result<void> BringUp::handle(const std::string& from, const control::Message& me
 }
 
 // Rank 0 made the NCCL id; the other ranks join with it.
-void BringUp::relay_nccl_id(const std::string&, const std::string& id) {
+void BringUp::relay_nccl_id(const std::string& id) {
   nccl_id_ = id;
   for (const auto& name : said_hello_) {
     if (worker_rank(name) > 0) control_.send(name, control::kNcclId, id);

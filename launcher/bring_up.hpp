@@ -51,7 +51,7 @@ class BringUp {
  private:
   void start(const ChildSpec& child);
   Result<void> handle(const std::string& from, const control::Message& message);
-  void relay_nccl_id(const std::string& from, const std::string& id);
+  void relay_nccl_id(const std::string& id);
   Result<void> take_kv_report(const std::string& from, const std::string& payload);
   std::string late_children() const;
 
@@ -67,8 +67,5 @@ class BringUp {
   std::map<std::string, int32_t> kv_reports_;  // blocks each CUDA rank can hold
   size_t num_workers_ = 0;
 };
-
-// The rank of "worker-R", or -1 for any other name.
-int worker_rank(const std::string& name);
 
 }  // namespace waypoint
