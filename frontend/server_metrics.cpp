@@ -80,7 +80,11 @@ ServerMetrics::ServerMetrics(std::string model_name, int32_t engine_index, int32
 
 void ServerMetrics::observe(const SchedulerStats& stats) {
   std::lock_guard lock(mutex_);
-  engine_ = fresher(engine_, stats);
+  // The engine's own word arrives in order, so one from the same step is the
+  // later one: the stats sent after an abort, or when the engine goes idle,
+  // carry the step they follow. (A peer's stats replace ours only from a
+  // later step: render() below.)
+  if (!engine_ || stats.scheduler_step >= engine_->scheduler_step) engine_ = stats;
 }
 
 void ServerMetrics::observe_frontend(int64_t api_live_states, uint64_t events_dropped,

@@ -328,6 +328,26 @@ TEST(ServerMetrics, TheScrapedFrontendSumsItsPeersAndTakesTheFreshestEngineStats
             5);
 }
 
+// After an abort, or when it goes idle, the engine sends stats that carry the
+// step they follow: the gauges must take them, or a finished request would
+// read as running until the next step.
+TEST(ServerMetrics, TheEnginesLaterWordFromTheSameStepWins) {
+  ServerMetrics m("tiny", 0, 0, 256);
+  SchedulerStats during;
+  during.scheduler_step = 7;
+  during.num_running_reqs = 1;
+  m.observe(during);
+  EXPECT_EQ(find_sample(parse_exposition(m.render()), "vllm:num_requests_running"), 1);
+  SchedulerStats after = during;
+  after.num_running_reqs = 0;
+  m.observe(after);
+  EXPECT_EQ(find_sample(parse_exposition(m.render()), "vllm:num_requests_running"), 0);
+  SchedulerStats older = during;
+  older.scheduler_step = 6;
+  m.observe(older);  // out of order: never goes back
+  EXPECT_EQ(find_sample(parse_exposition(m.render()), "vllm:num_requests_running"), 0);
+}
+
 TEST(ServerMetrics, ExpositionPassesPromtool) {
   const auto promtool = testing::promtool_path();
   if (!promtool) GTEST_SKIP() << "promtool is not installed (scripts/setup installs prometheus)";
