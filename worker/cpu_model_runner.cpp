@@ -13,7 +13,7 @@ CpuModelRunner::CpuModelRunner(ModelConfig config, LlamaWeights weights,
       states_(runner.block_size),
       cache_(config.num_hidden_layers, runner.num_blocks, runner.block_size,
              config.num_key_value_heads / comm.world_size(), config.head_dim),
-      model_(std::move(config), std::move(weights), comm),
+      model_(std::move(config), std::move(weights), comm, runner.compute),
       engine_rng_(runner.seed) {}
 
 ModelRunnerOutput CpuModelRunner::execute_model(const SchedulerOutput& step) {

@@ -21,6 +21,7 @@ struct CpuModelRunnerConfig {
   int32_t num_blocks = 0;  // KV blocks, counting the scheduler's null block
   int32_t block_size = 16;
   uint64_t seed = 0;  // seeds the generators of requests that bring no seed
+  CpuCompute compute{};  // weight type, threads and their cores
 };
 
 class CpuModelRunner final : public Executor {

@@ -1,6 +1,7 @@
 // The engine against an independent reference: tests/reference/llama_reference.py
 // (numpy, float64) computes the logits of the make-model fixture, and the CPU
-// engine must agree to 1e-4 relative at every step of 64 greedy tokens, with
+// engine must agree to 1e-4 relative (1e-2 where it computes bf16 weights in
+// bf16, see engine_rounds_activations) at every step of 64 greedy tokens, with
 // identical tokens. The engine is the offline engine `waypoint generate` runs:
 // above one rank, ranks 1.. are real `waypoint worker` processes. The fixtures
 // are written by `waypoint make-model` in a ctest fixture step
@@ -16,9 +17,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu/cpu_isa.hpp"
 #include "launcher/offline_engine.hpp"
 #include "tests/worker/random_llama.hpp"
 #include "tests/worker/scratch_dir.hpp"
+#include "worker/cpu_llama_weights.hpp"
 #include "worker/model_loader.hpp"
 #include "worker/safetensors_writer.hpp"
 
@@ -43,14 +46,15 @@ std::string run_command(const std::string& command) {
   return out;
 }
 
-Generation reference(const std::string& model_dir) {
+Generation reference(const std::string& model_dir, bool bf16_activations) {
   std::string ids;
   for (TokenId t : kPrompt) ids += (ids.empty() ? "" : ",") + std::to_string(t);
   const std::string script =
       std::string(WAYPOINT_SOURCE_DIR) + "/tests/reference/llama_reference.py";
   const auto json = nlohmann::json::parse(
       run_command("/usr/bin/python3 " + script + " --model " + model_dir + " --prompt-token-ids " +
-                  ids + " --max-tokens " + std::to_string(kTokens) + " --ignore-eos"));
+                  ids + " --max-tokens " + std::to_string(kTokens) + " --ignore-eos" +
+                  (bf16_activations ? " --bf16-activations" : "")));
   Generation g;
   g.tokens = json.at("token_ids").get<std::vector<TokenId>>();
   g.logits = json.at("logits").get<std::vector<std::vector<double>>>();
@@ -107,8 +111,24 @@ void expect_agreement(const std::string& name, int tp) {
   expect_agreement_at(dir, tp);
 }
 
+// The engine computes a bf16 checkpoint with bf16 weights; on AVX512-BF16 it
+// also rounds each matrix product's input to bf16, and so does the reference
+// then. Both sides then hold the same bf16 numbers, yet an activation within an
+// f32 rounding error of a bf16 tie can round either way (a 2^-8 relative step
+// in one element), and each such step travels through every later layer: on
+// the tiny fixture the worst logit moves by about 4e-3 of the largest. The
+// bound is 1e-2, below torch.testing's own bf16 tolerance (1.6e-2), and the
+// greedy tokens must still be identical.
+bool engine_rounds_activations(const std::string& dir) {
+  auto loaded = load_model(dir);
+  return loaded && cpu_weight_type(loaded->config) == kernels::cpu::WeightType::kBf16 &&
+         kernels::cpu::detect_cpu_isa() == kernels::cpu::CpuIsa::kAvx512Bf16;
+}
+
 void expect_agreement_at(const std::string& dir, int tp) {
-  const Generation want = reference(dir);
+  const bool bf16_activations = engine_rounds_activations(dir);
+  const double tolerance = bf16_activations ? 1e-2 : 1e-4;
+  const Generation want = reference(dir, bf16_activations);
   const Generation got = engine(dir, tp);
   ASSERT_EQ(want.tokens.size(), static_cast<size_t>(kTokens));
   EXPECT_EQ(got.tokens, want.tokens);
@@ -122,7 +142,7 @@ void expect_agreement_at(const std::string& dir, int tp) {
       diff = std::max(diff, std::abs(got.logits[s][v] - want.logits[s][v]));
     }
     worst = std::max(worst, diff / scale);
-    EXPECT_LE(diff, 1e-4 * scale) << "step " << s;
+    EXPECT_LE(diff, tolerance * scale) << "step " << s;
   }
   ::testing::Test::RecordProperty("worst_relative_error", std::to_string(worst));
   std::printf("worst relative logit error over %d steps: %.3g\n", kTokens, worst);

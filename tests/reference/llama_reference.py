@@ -315,8 +315,20 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
+# When set (--bf16-activations), every matrix product rounds its input to
+# bf16 first, as the CPU engine does for bf16 weights on AVX512-BF16 (and as
+# llama.cpp does): the products themselves stay exact in float64.
+BF16_ACTIVATIONS = False
+
+
+def matmul_input(x):
+    if not BF16_ACTIVATIONS:
+        return x
+    return bf16_bits_to_f32(f32_to_bf16_bits(np.asarray(x, dtype=np.float32))).astype(COMPUTE_DTYPE)
+
+
 def linear(x, w, b=None):
-    y = x @ w.T
+    y = matmul_input(x) @ w.T
     return y + b if b is not None else y
 
 
@@ -424,7 +436,7 @@ class LlamaReference:
             u = linear(h, L["up"], L["upb"])
             x = x + linear(silu(g) * u, L["down"], L["downb"])
         x = rms_norm(x, self.norm, cfg.rms_norm_eps)
-        return x @ self.lm_head.T
+        return matmul_input(x) @ self.lm_head.T
 
     # ---- incremental (KV cache) forward, used only to cross-check -----
     def new_cache(self):
@@ -468,7 +480,7 @@ class LlamaReference:
             x = x + linear(silu(linear(h, L["gate"], L["gateb"])) * linear(h, L["up"], L["upb"]),
                            L["down"], L["downb"])
         x = rms_norm(x, self.norm, cfg.rms_norm_eps)
-        return self.lm_head @ x
+        return self.lm_head @ matmul_input(x)
 
     def forward_incremental(self, ids):
         ids = self._check_ids(ids)
@@ -846,7 +858,12 @@ def main(argv=None):
     ap.add_argument("--check-incremental", action="store_true",
                     help="also run the KV-cache path on the final sequence and fail "
                          "unless it matches full recompute to 1e-10 relative")
+    ap.add_argument("--bf16-activations", action="store_true",
+                    help="round every matrix product's input to bf16, as the CPU engine "
+                         "computes with bf16 weights on AVX512-BF16")
     args = ap.parse_args(argv)
+    global BF16_ACTIVATIONS
+    BF16_ACTIVATIONS = args.bf16_activations
     if args.self_test:
         return self_test()
     if not args.model or args.prompt_token_ids is None:
