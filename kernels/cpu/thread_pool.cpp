@@ -52,26 +52,23 @@ ThreadPool::~ThreadPool() {
     std::lock_guard lock(mutex_);
     stop_ = true;
   }
-  generation_.fetch_add(1, std::memory_order_release);
   wake_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
 void ThreadPool::run_erased(Job job, void* ctx) {
-  if (workers_.empty()) {
-    job(ctx, 0);
-    return;
-  }
+  while (active_.load() > 0) relax();  // a late worker of the last job, leaving
   job_ = job;
   ctx_ = ctx;
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  open_.store(true);
   generation_.fetch_add(1, std::memory_order_release);
-  if (sleepers_.load(std::memory_order_acquire) > 0) {
+  if (sleepers_.load() > 0) {
     std::lock_guard lock(mutex_);  // orders the wake after a sleeper's check
     wake_.notify_all();
   }
   job(ctx, 0);
-  while (pending_.load(std::memory_order_acquire) > 0) relax();
+  open_.store(false);
+  while (active_.load() > 0) relax();
 }
 
 void ThreadPool::work(int index) {
@@ -82,24 +79,22 @@ void ThreadPool::work(int index) {
     for (int i = 0; g == seen; ++i) {
       relax();
       g = generation_.load(std::memory_order_acquire);
-      if (g != seen || (i % 256 == 0 && std::chrono::steady_clock::now() > spin_until)) break;
+      if (i % 256 == 0 && std::chrono::steady_clock::now() > spin_until) break;
     }
     if (g == seen) {
       std::unique_lock lock(mutex_);
-      sleepers_.fetch_add(1, std::memory_order_acq_rel);
-      wake_.wait(lock,
-                 [&] { return stop_ || generation_.load(std::memory_order_acquire) != seen; });
-      sleepers_.fetch_sub(1, std::memory_order_acq_rel);
+      sleepers_.fetch_add(1);
+      wake_.wait(lock, [&] { return stop_ || generation_.load() != seen; });
+      sleepers_.fetch_sub(1);
+      if (stop_) return;
       g = generation_.load(std::memory_order_acquire);
-      if (stop_) return;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      if (stop_) return;
     }
     seen = g;
-    job_(ctx_, index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    // Sequentially consistent, with open_'s stores in run_erased: either the
+    // caller sees this worker counted, or this worker sees the job closed.
+    active_.fetch_add(1);
+    if (open_.load()) job_(ctx_, index);
+    active_.fetch_sub(1);
   }
 }
 

@@ -28,17 +28,12 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Runs fn(thread_index) once on every thread and returns when all are done.
-  template <class F>
-  void run(F&& fn) {
-    run_erased(
-        [](void* ctx, int thread) { (*static_cast<std::remove_reference_t<F>*>(ctx))(thread); },
-        &fn);
-  }
-
-  // Splits [0, n) into chunks of at most CHUNK and hands them out on demand
-  // (fn(begin, end, thread)), so a thread slowed by a noisy neighbour takes
-  // fewer chunks instead of holding the others up.
+  // Splits [0, n) into chunks of at most CHUNK and hands them out on demand:
+  // fn(begin, end, thread), THREAD in [0, size()) naming the thread that runs
+  // the chunk (for per-thread scratch). The caller takes chunks too, and
+  // returns once every chunk is done; it never waits for a thread that has
+  // not started, so a worker the OS has put to sleep or preempted costs
+  // nothing but its own share (on a shared host, the other tenants').
   template <class F>
   void parallel_for(int64_t n, int64_t chunk, F&& fn) {
     if (n <= 0) return;
@@ -46,12 +41,20 @@ class ThreadPool {
       fn(int64_t{0}, n, 0);
       return;
     }
-    std::atomic<int64_t> next{0};
-    run([&](int thread) {
-      for (int64_t b = next.fetch_add(chunk); b < n; b = next.fetch_add(chunk)) {
-        fn(b, std::min(n, b + chunk), thread);
-      }
-    });
+    struct Loop {
+      std::atomic<int64_t> next{0};
+      int64_t n;
+      int64_t chunk;
+      std::remove_reference_t<F>* fn;
+    } loop{.n = n, .chunk = chunk, .fn = &fn};
+    run_erased(
+        [](void* ctx, int thread) {
+          auto& l = *static_cast<Loop*>(ctx);
+          for (int64_t b = l.next.fetch_add(l.chunk); b < l.n; b = l.next.fetch_add(l.chunk)) {
+            (*l.fn)(b, std::min(l.n, b + l.chunk), thread);
+          }
+        },
+        &loop);
   }
 
  private:
@@ -60,10 +63,15 @@ class ThreadPool {
   void work(int index);
 
   std::vector<std::thread> workers_;
+  // The job in flight. A worker reads job_ and ctx_ only after it has counted
+  // itself in active_ and found open_ set; the caller writes them only while
+  // open_ is clear and returns only once active_ is back to zero, so the
+  // job's context (on the caller's stack) outlives every use.
   Job job_ = nullptr;
   void* ctx_ = nullptr;
+  std::atomic<bool> open_{false};
+  std::atomic<int> active_{0};
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
   std::atomic<int> sleepers_{0};
   std::mutex mutex_;
   std::condition_variable wake_;

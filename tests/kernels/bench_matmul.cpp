@@ -122,12 +122,12 @@ void BM_ReadBandwidth(benchmark::State& state) {
   ThreadPool pool(threads());
   for (auto _ : state) {
     std::vector<uint64_t> sums(static_cast<size_t>(pool.size()));
-    pool.run([&](int t) {
+    pool.parallel_for(pool.size(), 1, [&](int64_t part, int64_t, int) {
       uint64_t v = 0;
-      const size_t lo = n * static_cast<size_t>(t) / static_cast<size_t>(pool.size());
-      const size_t hi = n * static_cast<size_t>(t + 1) / static_cast<size_t>(pool.size());
+      const size_t lo = n * static_cast<size_t>(part) / static_cast<size_t>(pool.size());
+      const size_t hi = n * static_cast<size_t>(part + 1) / static_cast<size_t>(pool.size());
       for (size_t i = lo; i < hi; ++i) v ^= big[i];
-      sums[static_cast<size_t>(t)] = v;
+      sums[static_cast<size_t>(part)] = v;
     });
     benchmark::DoNotOptimize(sums.data());
   }
@@ -176,8 +176,8 @@ void BM_PeakFlops(benchmark::State& state) {
   ThreadPool pool(threads());
   for (auto _ : state) {
     std::vector<float> out(static_cast<size_t>(pool.size()));
-    pool.run([&](int t) {
-      out[static_cast<size_t>(t)] = bf16 ? dpbf16_loop(kIters) : fma_loop(kIters);
+    pool.parallel_for(pool.size(), 1, [&](int64_t part, int64_t, int) {
+      out[static_cast<size_t>(part)] = bf16 ? dpbf16_loop(kIters) : fma_loop(kIters);
     });
     benchmark::DoNotOptimize(out.data());
   }
