@@ -34,10 +34,16 @@ KVCacheBlock* BlockPool::cached_block(BlockHash hash) const {
 
 void BlockPool::evict(KVCacheBlock* block) {
   if (!block->block_hash) return;
-  KVCacheBlock** link = &buckets_[*block->block_hash & bucket_mask_];
-  while (*link != block) link = &(*link)->next_cached;
-  *link = block->next_cached;
+  // Only stores: with both neighbours at hand, nothing waits on a load from
+  // the bucket or the chain, which are cold.
+  if (block->prev_cached != nullptr) {
+    block->prev_cached->next_cached = block->next_cached;
+  } else {
+    buckets_[*block->block_hash & bucket_mask_] = block->next_cached;
+  }
+  if (block->next_cached != nullptr) block->next_cached->prev_cached = block->prev_cached;
   block->next_cached = nullptr;
+  block->prev_cached = nullptr;
   if (events_ != nullptr) events_->removed(*block->block_hash);
   block->block_hash.reset();
   --num_cached_;
@@ -52,6 +58,7 @@ void BlockPool::take_new_blocks(int32_t n, std::vector<KVCacheBlock*>& out) {
     block->ref_cnt = 1;
     out.push_back(block);
   }
+  prefetch_next_block();
 }
 
 void BlockPool::touch(std::span<KVCacheBlock* const> blocks) {
@@ -71,7 +78,13 @@ void BlockPool::release(std::span<KVCacheBlock* const> blocks) {
 }
 
 void BlockPool::release_reversed(std::span<KVCacheBlock* const> blocks) {
-  for (auto it = blocks.rbegin(); it != blocks.rend(); ++it) release_one(*it);
+  // A finished request's blocks are scattered and cold: loading a few ahead
+  // overlaps their misses.
+  constexpr size_t kAhead = 4;
+  for (size_t k = blocks.size(); k-- > 0;) {
+    if (k >= kAhead) __builtin_prefetch(blocks[k - kAhead], 1);
+    release_one(blocks[k]);
+  }
 }
 
 void BlockPool::cache_full_blocks(std::span<KVCacheBlock* const> blocks,
@@ -79,12 +92,18 @@ void BlockPool::cache_full_blocks(std::span<KVCacheBlock* const> blocks,
                                   std::span<const TokenId> tokens) {
   if (!enable_caching_) return;
   for (int32_t i = first; i < last; ++i) {
+    // A prefix-cache hit is found here as itself, so it stays as it is; so
+    // does a block whose content another block caches already. Any other
+    // block was uncached when handed out (evicted), and only this loop
+    // caches it: reading it to check would stall on a miss, for nothing.
+    if (cached_block(hashes[i]) != nullptr) continue;
     KVCacheBlock* block = blocks[i];
-    if (block->block_hash) continue;                   // a prefix-cache hit: already cached
-    if (cached_block(hashes[i]) != nullptr) continue;  // another block has this content
+    assert(!block->block_hash);
     KVCacheBlock*& bucket = buckets_[hashes[i] & bucket_mask_];
     block->block_hash = hashes[i];
     block->next_cached = bucket;
+    block->prev_cached = nullptr;
+    if (bucket != nullptr) bucket->prev_cached = block;
     bucket = block;
     ++num_cached_;
     if (events_ != nullptr) {
@@ -107,6 +126,7 @@ bool BlockPool::reset_prefix_cache() {
   for (auto& block : blocks_) {
     block.block_hash.reset();
     block.next_cached = nullptr;
+    block.prev_cached = nullptr;
   }
   num_cached_ = 0;
   if (events_ != nullptr) events_->cleared();

@@ -26,6 +26,11 @@ class BlockPool {
 
   const KVCacheBlock* null_block() const { return &blocks_[0]; }
   KVCacheBlock* cached_block(BlockHash hash) const;
+  // Starts loading the prefix-cache bucket of `hash`, ahead of a lookup: the index is
+  // far larger than the caches and probed at random, so the lookup would stall on it.
+  void prefetch_bucket(BlockHash hash) const {
+    if (!buckets_.empty()) __builtin_prefetch(&buckets_[hash & bucket_mask_]);
+  }
 
   // Takes n blocks from the front of the free list with ref_cnt 1, evicting
   // whatever prefix-cache entry they held. Precondition: n <= num_free_blocks().
@@ -61,6 +66,14 @@ class BlockPool {
 
  private:
   void evict(KVCacheBlock* block);
+  // The blocks are far more than the caches hold and are handed out in an order no
+  // hardware prefetcher can follow, so each hand-out would stall on loading its block.
+  // The next one is known now: its load starts here, overlapping the rest of the step.
+  // (Evicting it then only stores; see evict.) Forced inline: a call that only
+  // prefetches has no effect a compiler must keep.
+  [[gnu::always_inline]] void prefetch_next_block() const {
+    if (const KVCacheBlock* next = free_.front()) __builtin_prefetch(next, 1);
+  }
   void release_one(KVCacheBlock* block);
 
   std::vector<KVCacheBlock> blocks_;  // never resized: the free list points into it

@@ -8,7 +8,10 @@
 
 namespace waypoint {
 
-struct KVCacheBlock {
+// One cache line each: the pool's blocks are met at random, and a block
+// straddling two lines would cost two misses, of which prefetching (see
+// BlockPool::prefetch_next_block) starts only one.
+struct alignas(64) KVCacheBlock {
   BlockId block_id = 0;
   int32_t ref_cnt = 0;
   std::optional<BlockHash> block_hash;  // set while the block is in the prefix cache
@@ -17,8 +20,10 @@ struct KVCacheBlock {
   // Links of the free list; both null while the block is in use.
   KVCacheBlock* prev_free = nullptr;
   KVCacheBlock* next_free = nullptr;
-  // Next block in the same prefix-cache bucket.
+  // Neighbours in the same prefix-cache bucket; the previous one lets an
+  // eviction unlink the block without walking the bucket (nullptr: first).
   KVCacheBlock* next_cached = nullptr;
+  KVCacheBlock* prev_cached = nullptr;
 };
 
 // Intrusive doubly linked list: O(1) pop from the front (the least recently
@@ -31,6 +36,7 @@ class FreeBlockQueue {
   FreeBlockQueue& operator=(const FreeBlockQueue&) = delete;
 
   int32_t size() const { return size_; }
+  KVCacheBlock* front() const { return size_ > 0 ? head_.next_free : nullptr; }
   bool contains(const KVCacheBlock* block) const { return block->next_free != nullptr; }
 
   KVCacheBlock* pop_front();  // precondition: size() > 0

@@ -16,16 +16,18 @@ KVCacheManager::KVCacheManager(int32_t num_blocks, int32_t block_size, int32_t m
       block_size_(block_size),
       max_model_len_(max_model_len) {}
 
-void KVCacheManager::update_block_hashes(Request& request) const {
-  if (!pool_.caching_enabled()) return;
-  const int32_t num_full = request.num_tokens() / block_size_;
+void KVCacheManager::hash_full_blocks(Request& request) const {
   auto& hashes = request.block_hashes;
-  while (static_cast<int32_t>(hashes.size()) < num_full) {
+  const auto block_size = static_cast<size_t>(block_size_);
+  while ((hashes.size() + 1) * block_size <= request.all_token_ids.size()) {
     const size_t i = hashes.size();
     const BlockHash parent = i == 0 ? kRootBlockHash : hashes[i - 1];
     hashes.push_back(hash_block_tokens(
         parent,
         std::span<const TokenId>(request.all_token_ids).subspan(i * block_size_, block_size_)));
+    // The next schedule() looks this block up in the prefix cache, to enter
+    // it there (or, at admission, to find a hit).
+    pool_.prefetch_bucket(hashes.back());
   }
 }
 
@@ -43,7 +45,8 @@ KVCacheManager::CacheHit KVCacheManager::find_cached_prefix(const Request& reque
   return hit;
 }
 
-bool KVCacheManager::allocate_slots(Request& request, int32_t num_new_tokens, const CacheHit* hit) {
+bool KVCacheManager::allocate_new_slots(Request& request, int32_t num_new_tokens,
+                                        const CacheHit* hit) {
   const int32_t num_hit_blocks = hit ? static_cast<int32_t>(hit->blocks.size()) : 0;
   const int32_t num_computed = request.num_computed_tokens + (hit ? hit->num_tokens : 0);
   const int32_t num_tokens_needing_slots = std::min(num_computed + num_new_tokens, max_model_len_);

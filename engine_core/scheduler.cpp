@@ -28,6 +28,26 @@ SchedulerConfig validated(SchedulerConfig config) {
   return config;
 }
 
+// For update_from_output's loop, at request k. Two strides: a request's own lines first,
+// then, once they are in, the heap blocks they point to (see kPrefetchAhead). Forced
+// inline: a call that only prefetches has no effect a compiler must keep.
+[[gnu::always_inline]] inline void prefetch_for_update(const std::vector<Request*>& scheduled,
+                                                       size_t k, bool in_order,
+                                                       const ModelRunnerOutput& result) {
+  if (const size_t ahead = k + kPrefetchAhead; ahead < scheduled.size()) {
+    prefetch(*scheduled[ahead]);
+    if (in_order) {
+      __builtin_prefetch(result.sampled_token_ids[ahead].data());
+      __builtin_prefetch(result.req_ids[ahead].data());
+    }
+  }
+  if (const size_t near = k + kPrefetchAhead / 2; near < scheduled.size()) {
+    const Request* r = scheduled[near];
+    __builtin_prefetch(r->request_id.data());
+    __builtin_prefetch(r->all_token_ids.data() + r->all_token_ids.size(), 1);
+  }
+}
+
 // The element at `index` of a vector reused across steps: an existing element
 // keeps its strings' and vectors' capacity, so refilling it does not allocate.
 template <class T>
@@ -73,6 +93,14 @@ Result<void> Scheduler::add_request(const EngineCoreRequest& in) {
   request->max_tokens = in.sampling_params.max_tokens.value_or(config_.max_model_len - prompt_len);
   request->all_token_ids = in.prompt_token_ids;
   request->all_token_ids.reserve(static_cast<size_t>(prompt_len) + request->max_tokens);
+  // Room for every block the request can reach, so that growing kv_blocks
+  // and block_hashes never reallocates inside a step.
+  const int64_t max_len =
+      std::min<int64_t>(int64_t{prompt_len} + request->max_tokens, config_.max_model_len);
+  const auto max_blocks =
+      static_cast<size_t>((max_len + config_.block_size - 1) / config_.block_size);
+  request->kv_blocks.reserve(max_blocks);
+  request->block_hashes.reserve(max_blocks);
   request->num_prompt_tokens = prompt_len;
   request->journey_traced = journey_.should_trace(in.trace_headers);
   kv_.update_block_hashes(*request);
@@ -144,6 +172,7 @@ const SchedulerOutput& Scheduler::schedule() {
   // Running requests first, in admission order.
   size_t i = 0;
   while (i < running_.size() && budget > 0) {
+    if (i + kPrefetchAhead < running_.size()) prefetch(*running_[i + kPrefetchAhead]);
     Request* request = running_[i];
     request->num_scheduled_tokens = 0;  // what it had last step must not count now
     const int32_t n = clamp(request->num_tokens() - request->num_computed_tokens);
@@ -208,21 +237,24 @@ const SchedulerOutput& Scheduler::schedule() {
     }
   }
 
-  build_step(running_scheduled, admitted);
+  // The step tracer reads the requests as scheduled, before their tokens count as
+  // computed; otherwise build_step counts them while it has each request at hand.
+  const bool tracing = step_tracer_.enabled();
+  build_step(running_scheduled, admitted, /*count_computed=*/!tracing);
   out.total_num_scheduled_tokens = config_.max_num_batched_tokens - budget;
   out.finished_req_ids.swap(finished_since_step_);
   finished_since_step_.clear();
-  if (step_tracer_.enabled()) {
+  if (tracing) {
     step_tracer_.schedule_end(scheduled_, admitted, running_, num_waiting(),
                               static_cast<int32_t>(out.preempted_req_ids.size()), kv_.pool(),
                               config_.block_size);
+    for (Request* r : scheduled_) r->num_computed_tokens += r->num_scheduled_tokens;
   }
-  for (Request* request : scheduled_) request->num_computed_tokens += request->num_scheduled_tokens;
   return out;
 }
 
 void Scheduler::build_step(std::span<Request* const> running_scheduled,
-                           std::span<Request* const> admitted) {
+                           std::span<Request* const> admitted, bool count_computed) {
   // Workers answer in SchedulerOutput order (new, then cached), which lets
   // update_from_output match results to requests without a lookup.
   SchedulerOutput& out = step_out_;
@@ -243,29 +275,46 @@ void Scheduler::build_step(std::span<Request* const> running_scheduled,
     r->known_to_workers = true;
     r->num_tokens_sent = r->num_tokens();
     r->num_block_ids_sent = static_cast<int32_t>(r->kv_blocks.size());
+    if (count_computed) r->num_computed_tokens += r->num_scheduled_tokens;
     scheduled_.push_back(r);
   }
   out.scheduled_new_reqs.resize(num_new);
 
   size_t num_cached = 0;
   auto add_cached = [&](Request* r) {
-    CachedRequestData& d = reuse_slot(out.scheduled_cached_reqs, num_cached++);
-    d.request_id = r->request_id;
+    CachedRequestData& d = reuse_slot(out.scheduled_cached_reqs, num_cached);
+    cached_req_ids_.assign(out.scheduled_cached_reqs, num_cached++, r->request_id, r->arrival_seq);
     d.resumed_from_preemption = r->resumed_from_preemption;
-    d.new_token_ids.assign(r->all_token_ids.begin() + r->num_tokens_sent, r->all_token_ids.end());
+    // Usually one token: a loop, where assign() would call memmove.
+    d.new_token_ids.clear();
+    for (size_t t = static_cast<size_t>(r->num_tokens_sent); t < r->all_token_ids.size(); ++t) {
+      d.new_token_ids.push_back(r->all_token_ids[t]);
+    }
     block_ids(*r, r->resumed_from_preemption ? 0 : r->num_block_ids_sent, d.new_block_ids);
     d.num_computed_tokens = r->num_computed_tokens;
     d.num_scheduled_tokens = r->num_scheduled_tokens;
     r->resumed_from_preemption = false;
     r->num_tokens_sent = r->num_tokens();
     r->num_block_ids_sent = static_cast<int32_t>(r->kv_blocks.size());
+    if (count_computed) r->num_computed_tokens += r->num_scheduled_tokens;
     scheduled_.push_back(r);
   };
-  for (Request* r : running_scheduled) add_cached(r);
+  const auto& slots = out.scheduled_cached_reqs;
+  for (size_t j = 0; j < running_scheduled.size(); ++j) {
+    // The tokens to send and the slot's token list, each in its own heap
+    // block (see kPrefetchAhead).
+    if (const size_t ahead = j + kPrefetchAhead; ahead < running_scheduled.size()) {
+      const Request* r = running_scheduled[ahead];
+      __builtin_prefetch(r->all_token_ids.data() + r->num_tokens_sent);
+      if (ahead < slots.size()) __builtin_prefetch(slots[ahead].new_token_ids.data(), 1);
+    }
+    add_cached(running_scheduled[j]);
+  }
   for (Request* r : admitted) {
     if (r->resumed_from_preemption) add_cached(r);
   }
   out.scheduled_cached_reqs.resize(num_cached);
+  cached_req_ids_.truncate(num_cached);
 }
 
 bool Scheduler::check_stop(Request& request) const {
@@ -282,7 +331,8 @@ bool Scheduler::check_stop(Request& request) const {
     request.status = RequestStatus::FINISHED_STOPPED;
     return true;
   }
-  if (std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), last) != p.stop_token_ids.end()) {
+  if (!p.stop_token_ids.empty() &&
+      std::find(p.stop_token_ids.begin(), p.stop_token_ids.end(), last) != p.stop_token_ids.end()) {
     request.status = RequestStatus::FINISHED_STOPPED;
     request.stop_reason = last;
     return true;
@@ -305,13 +355,24 @@ void Scheduler::ensure_clients(size_t n) {
       outputs_.empty() ? static_cast<double>(clock_.now_ns()) * 1e-9 : outputs_.front().timestamp;
   outputs_.resize(n);
   outputs_used_.resize(n, 0);
+  output_ids_.resize(n);
   for (auto& batch : outputs_) batch.timestamp = now;
 }
 
-EngineCoreOutput& Scheduler::next_output(int32_t client_index) {
+EngineCoreOutput& Scheduler::next_output(int32_t client_index, const std::string& request_id,
+                                         uint64_t arrival_seq) {
   const auto c = static_cast<size_t>(client_index);
-  ensure_clients(c + 1);
-  EngineCoreOutput& out = reuse_slot(outputs_[c].outputs, outputs_used_[c]++);
+  if (c >= outputs_.size()) ensure_clients(c + 1);
+  const size_t index = outputs_used_[c]++;
+  auto& slots = outputs_[c].outputs;
+  // The heap blocks this slot's successor will write, and that encoding reads
+  // (see kPrefetchAhead).
+  if (const size_t ahead = index + kPrefetchAhead; ahead < slots.size()) {
+    __builtin_prefetch(slots[ahead].new_token_ids.data(), 1);
+    __builtin_prefetch(slots[ahead].request_id.data());
+  }
+  EngineCoreOutput& out = reuse_slot(slots, index);
+  output_ids_[c].assign(slots, index, request_id, arrival_seq);
   out.new_token_ids.clear();
   out.finish_reason.reset();
   out.stop_reason.reset();
@@ -321,13 +382,15 @@ EngineCoreOutput& Scheduler::next_output(int32_t client_index) {
 }
 
 void Scheduler::end_outputs() {
-  for (size_t c = 0; c < outputs_.size(); ++c) outputs_[c].outputs.resize(outputs_used_[c]);
+  for (size_t c = 0; c < outputs_.size(); ++c) {
+    outputs_[c].outputs.resize(outputs_used_[c]);
+    output_ids_[c].truncate(outputs_used_[c]);
+  }
 }
 
 void Scheduler::flush_pending() {
   for (PendingAbort& abort : pending_) {
-    EngineCoreOutput& out = next_output(abort.client_index);
-    out.request_id = abort.request_id;
+    EngineCoreOutput& out = next_output(abort.client_index, abort.request_id, SlotIds::kNone);
     out.finish_reason = FinishReason::ABORT;
     out.num_cached_tokens = abort.num_cached_tokens;
     out.events = std::move(abort.events);
@@ -346,22 +409,26 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
   begin_outputs();
   flush_pending();
 
-  // Results normally come back in step order; fall back to matching by id.
-  const bool in_order =
-      result.req_ids.size() == scheduled_.size() &&
-      result.sampled_token_ids.size() == scheduled_.size() &&
-      std::equal(scheduled_.begin(), scheduled_.end(), result.req_ids.begin(),
-                 [](const Request* r, const std::string& id) { return r->request_id == id; });
+  // Results normally come back in step order. Each request checks that on its way (its
+  // id against the worker's), so that no separate pass visits every request; from the
+  // first mismatch on, results are matched by id. Ids are unique, so the requests
+  // before it got what matching by id would have given them.
+  bool in_order = result.req_ids.size() == scheduled_.size() &&
+                  result.sampled_token_ids.size() == scheduled_.size();
   std::unordered_map<std::string_view, const std::vector<TokenId>*> by_id;
-  if (!in_order) {
+  auto match_by_id = [&] {
+    in_order = false;
     for (size_t k = 0; k < result.req_ids.size() && k < result.sampled_token_ids.size(); ++k) {
       by_id.emplace(result.req_ids[k], &result.sampled_token_ids[k]);
     }
-  }
+  };
+  if (!in_order) match_by_id();
 
   int32_t num_finished = 0;
   for (size_t k = 0; k < scheduled_.size(); ++k) {
+    prefetch_for_update(scheduled_, k, in_order, result);
     Request* request = scheduled_[k];
+    if (in_order && result.req_ids[k] != request->request_id) match_by_id();
     if (is_finished(request->status)) continue;  // aborted while the step ran
     const std::vector<TokenId>* sampled = nullptr;
     if (in_order) {
@@ -371,8 +438,8 @@ StepOutputs& Scheduler::update_from_output(const SchedulerOutput& step,
     }
     if (sampled == nullptr || sampled->empty()) continue;  // a partial prefill chunk
 
-    EngineCoreOutput& out = next_output(request->client_index);
-    out.request_id = request->request_id;
+    EngineCoreOutput& out =
+        next_output(request->client_index, request->request_id, request->arrival_seq);
     out.events.swap(request->core_events);  // both were empty or cleared: no allocation
     const bool first_token = request->num_output_tokens() == 0;
     bool stopped = false;

@@ -16,6 +16,7 @@
 #include "engine_core/request.hpp"
 #include "engine_core/request_queue.hpp"
 #include "engine_core/scheduler_config.hpp"
+#include "engine_core/slot_ids.hpp"
 #include "engine_core/step_tracer.hpp"
 #include "proto/engine_core_output.hpp"
 #include "proto/model_runner_output.hpp"
@@ -56,7 +57,8 @@ class Scheduler {
   // schedule(): appends tokens, checks stop conditions, frees finished
   // requests. Returns the outputs to send, valid until the next call of
   // update_from_output() or take_pending_outputs(). The engine core fills in
-  // the fields that are its own (engine_index, scheduler_stats) in place.
+  // the fields that are its own (engine_index, scheduler_stats) in place; the
+  // outputs stay as they are, since the next step refills their buffers.
   StepOutputs& update_from_output(const SchedulerOutput& step, const ModelRunnerOutput& result);
 
   // Outputs of aborts that no step has carried yet; lets an idle engine
@@ -110,9 +112,13 @@ class Scheduler {
   void ensure_clients(size_t n);
   void flush_journey();
   bool check_stop(Request& request) const;
-  void build_step(std::span<Request* const> running_scheduled, std::span<Request* const> admitted);
+  // Fills the SchedulerOutput; with count_computed, the scheduled tokens then count as
+  // computed (see schedule()).
+  void build_step(std::span<Request* const> running_scheduled, std::span<Request* const> admitted,
+                  bool count_computed);
   void begin_outputs();
-  EngineCoreOutput& next_output(int32_t client_index);
+  EngineCoreOutput& next_output(int32_t client_index, const std::string& request_id,
+                                uint64_t arrival_seq);
   void end_outputs();
   void flush_pending();
   double now_seconds() const { return static_cast<double>(clock_.now_ns()) * 1e-9; }
@@ -135,9 +141,11 @@ class Scheduler {
   std::vector<Request*> scheduled_running_scratch_;
   std::vector<Request*> admitted_scratch_;
   SchedulerOutput step_out_;
+  SlotIds cached_req_ids_;  // of step_out_.scheduled_cached_reqs
 
   StepOutputs outputs_;
   std::vector<size_t> outputs_used_;  // per client: live entries of outputs_[c].outputs
+  std::vector<SlotIds> output_ids_;   // per client: of outputs_[c].outputs
 
   struct PendingAbort {
     int32_t client_index;
