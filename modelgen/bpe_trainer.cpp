@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <tuple>
+#include <unordered_set>
 
 namespace waypoint::tools {
 namespace {
@@ -174,6 +175,20 @@ BpeVocabulary train_byte_level_bpe(std::string_view corpus, size_t target_size) 
     }
   }
   return v;
+}
+
+void pad_byte_level_bpe(BpeVocabulary& v, size_t target_size) {
+  std::unordered_set<std::string> known(v.tokens.begin(), v.tokens.end());
+  // The made-up tokens come after the ones they join, so their turn comes too: any size
+  // can be reached.
+  for (size_t left = 0; left < v.tokens.size() && v.tokens.size() < target_size; ++left) {
+    for (size_t right = 0; right < 256 && v.tokens.size() < target_size; ++right) {
+      std::string joined = v.tokens[left] + v.tokens[right];
+      if (!known.insert(joined).second) continue;
+      v.merges.emplace_back(v.tokens[left], v.tokens[right]);
+      v.tokens.push_back(std::move(joined));
+    }
+  }
 }
 
 }  // namespace waypoint::tools

@@ -38,4 +38,10 @@ struct BpeVocabulary {
 // depend on hash or container order.
 BpeVocabulary train_byte_level_bpe(std::string_view corpus, size_t target_size);
 
+// Extends V to TARGET_SIZE tokens with made-up merges, for a vocabulary larger than the
+// corpus can teach: each token, in id order, joined to each byte token, in id order,
+// skipping strings the vocabulary has. They rank after every learned merge, so text
+// the learned merges tokenize whole is tokenized as before.
+void pad_byte_level_bpe(BpeVocabulary& v, size_t target_size);
+
 }  // namespace waypoint::tools

@@ -188,14 +188,14 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
 
   // The tokenizer fixes the vocabulary size; it always fills the preset's exactly, so the
   // parameter count printed is the preset's.
-  const tools::TokenizerFiles tok =
-      tools::build_tokenizer_files(preset->vocab_size, preset->max_position_embeddings);
+  const tools::TokenizerFiles tok = tools::build_tokenizer_files(
+      preset->vocab_size, preset->max_position_embeddings, preset->special_tokens);
   preset->vocab_size = tok.vocab_size;
   const auto config = tools::llama_config_json(*preset, tok.bos_token_id, tok.eos_token_id,
                                                dtype == DType::F32 ? "float32" : "bfloat16");
 
   const std::vector<tools::NamedTensor> weights =
-      tools::random_llama_weights(*preset, seed, tok.first_reserved_id);
+      tools::random_llama_weights(*preset, seed, tok.padding);
   std::vector<TensorToWrite> to_write;
   for (const auto& w : weights) to_write.push_back({w.name, w.shape, w.data, dtype});
   const uint64_t cap = shards > 1 ? cap_for_shards(to_write, shards) : 0;
@@ -218,7 +218,11 @@ int run_make_model(const std::vector<std::string>& args, std::ostream& out, std:
   std::snprintf(millions, sizeof(millions), "%.1fM", static_cast<double>(params) / 1e6);
   out << "wrote " << dir.string() << ": preset " << preset->name << ", " << with_commas(params)
       << " parameters (" << millions << "), vocab " << tok.vocab_size << " (" << tok.bpe_size
-      << " BPE tokens), " << dtype_name << ", seed " << seed << ", "
+      << " BPE tokens"
+      << (tok.learned_size < tok.bpe_size
+              ? ", " + std::to_string(tok.learned_size) + " of them learned from the corpus"
+              : "")
+      << "), " << dtype_name << ", seed " << seed << ", "
       << (cap == 0 ? "model.safetensors"
                    : std::to_string(shards_for_cap_of(to_write, cap)) + " shards")
       << "\n";

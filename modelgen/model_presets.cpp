@@ -44,7 +44,8 @@ ModelPreset small() {
 
 // llama-3.2-1b-shape: Llama-3.2-1B's config (hidden 2048, 16 layers, 32 query heads
 // sharing 8 KV heads of 64, SwiGLU 8192, 128256 tokens, tied embeddings): 1.24B
-// parameters, 2.5 GB in bf16.
+// parameters, 2.5 GB in bf16. Its tokenizer has Llama-3's layout too: 128000 BPE tokens,
+// then the 256 special ones.
 ModelPreset llama_3_2_1b_shape() {
   return {.name = "llama-3.2-1b-shape",
           .vocab_size = 128256,
@@ -56,12 +57,14 @@ ModelPreset llama_3_2_1b_shape() {
           .head_dim = 64,
           .max_position_embeddings = 131072,
           .original_max_position_embeddings = 8192,
-          .tie_word_embeddings = true};
+          .tie_word_embeddings = true,
+          .special_tokens = SpecialTokens::kLlama3};
 }
 
 // llama-3.1-8b-shape: Llama-3.1-8B's config (hidden 4096, 32 layers, 32 query heads
 // sharing 8 KV heads of 128, SwiGLU 14336, 128256 tokens, untied lm_head): 8.03B
 // parameters, 16 GB in bf16 (make-model holds 32 GB of f32 in memory while writing it).
+// Llama-3's tokenizer layout, as above.
 ModelPreset llama_3_1_8b_shape() {
   return {.name = "llama-3.1-8b-shape",
           .vocab_size = 128256,
@@ -73,7 +76,8 @@ ModelPreset llama_3_1_8b_shape() {
           .head_dim = 128,
           .max_position_embeddings = 131072,
           .original_max_position_embeddings = 8192,
-          .tie_word_embeddings = false};
+          .tie_word_embeddings = false,
+          .special_tokens = SpecialTokens::kLlama3};
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "modelgen/tokenizer_files.hpp"
+
 namespace waypoint::tools {
 
 struct ModelPreset {
@@ -26,6 +28,7 @@ struct ModelPreset {
   int64_t max_position_embeddings = 0;
   int64_t original_max_position_embeddings = 0;  // rope_scaling's (llama3)
   bool tie_word_embeddings = false;
+  SpecialTokens special_tokens = SpecialTokens::kAfterLearned;  // the tokenizer's layout
 };
 
 std::optional<ModelPreset> find_preset(std::string_view name);

@@ -95,7 +95,7 @@ uint64_t tensor_seed(uint64_t seed, std::string_view tensor_name) {
 }
 
 std::vector<NamedTensor> random_llama_weights(const ModelPreset& p, uint64_t seed,
-                                              int64_t first_reserved_id) {
+                                              std::span<const IdRange> padding) {
   const int64_t h = p.hidden_size;
   const int64_t q = p.num_attention_heads * p.head_dim;
   const int64_t kv = p.num_key_value_heads * p.head_dim;
@@ -120,9 +120,12 @@ std::vector<NamedTensor> random_llama_weights(const ModelPreset& p, uint64_t see
     out.push_back(normal_tensor("lm_head.weight", {p.vocab_size, h}, kLmHeadStddev, seed));
   }
   NamedTensor& output_rows = p.tie_word_embeddings ? out.front() : out.back();
-  for (int64_t row = std::max<int64_t>(first_reserved_id, 0); row < p.vocab_size; ++row) {
-    for (int64_t i = row * h; i < (row + 1) * h; ++i) {
-      output_rows.data[static_cast<size_t>(i)] *= kReservedRowScale;
+  for (const IdRange& range : padding) {
+    const int64_t end = std::min(range.end, p.vocab_size);
+    for (int64_t row = std::max<int64_t>(range.begin, 0); row < end; ++row) {
+      for (int64_t i = row * h; i < (row + 1) * h; ++i) {
+        output_rows.data[static_cast<size_t>(i)] *= kReservedRowScale;
+      }
     }
   }
   return out;

@@ -3,6 +3,7 @@
 // so that a forward pass stays well conditioned and greedy decoding is decisive.
 #include <cstdint>
 #include <random>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,10 +39,11 @@ struct NamedTensor {
 };
 
 // Every tensor of P's LlamaForCausalLM, in the order Hugging Face lists them. Token ids
-// from FIRST_RESERVED_ID on are reserved special tokens (vocabulary padding): like Llama-3's
-// untrained reserved tokens, their output rows (lm_head, or the tied embeddings) are 8x
-// smaller, so greedy decoding never picks them and the demo's output stays text.
+// in PADDING pad the vocabulary (reserved special tokens, made-up BPE tokens; see
+// TokenizerFiles): like Llama-3's untrained reserved tokens, their output rows (lm_head,
+// or the tied embeddings) are 8x smaller, so greedy decoding never picks them and the
+// demo's output stays text.
 std::vector<NamedTensor> random_llama_weights(const ModelPreset& p, uint64_t seed,
-                                              int64_t first_reserved_id);
+                                              std::span<const IdRange> padding);
 
 }  // namespace waypoint::tools

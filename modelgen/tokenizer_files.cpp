@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <string>
+#include <vector>
 
 #include "modelgen/bpe_trainer.hpp"
 
@@ -76,34 +77,94 @@ ordered_json sequence_template(std::string_view id, int type_id) {
   return {{"Sequence", {{"id", id}, {"type_id", type_id}}}};
 }
 
+// Llama-3.1's and 3.2's special tokens, by offset from the first; an empty name is a
+// <|reserved_special_token_N|>, numbered in order, as are offsets 11 to 255.
+constexpr std::array<std::string_view, 11> kLlama3Named = {kBeginOfText,
+                                                           kEndOfText,
+                                                           "",
+                                                           "",
+                                                           "<|finetune_right_pad_id|>",
+                                                           "",
+                                                           kStartHeaderId,
+                                                           kEndHeaderId,
+                                                           "<|eom_id|>",
+                                                           kEotId,
+                                                           "<|python_tag|>"};
+constexpr int64_t kLlama3NumSpecials = 256;
+
+void add_padding(std::vector<IdRange>& padding, int64_t id) {
+  if (!padding.empty() && padding.back().end == id) {
+    ++padding.back().end;
+  } else {
+    padding.push_back({id, id + 1});
+  }
+}
+
+// The five special tokens after the learned BPE ones, reserved ones filling the rest.
+ordered_json specials_after_learned(TokenizerFiles& files, int64_t vocab_size) {
+  constexpr std::array<std::string_view, 5> kSpecials = {kBeginOfText, kEndOfText, kStartHeaderId,
+                                                         kEndHeaderId, kEotId};
+  const auto specials = static_cast<int64_t>(kSpecials.size());
+  const int64_t first = files.bpe_size;
+  files.bos_token_id = first;      // kSpecials[0]
+  files.eos_token_id = first + 4;  // kSpecials[4]
+  ordered_json added = ordered_json::array();
+  for (int64_t i = 0; i < specials; ++i) added.push_back(added_token(first + i, kSpecials[i]));
+  for (int64_t id = first + specials, n = 0; id < vocab_size; ++id, ++n) {
+    added.push_back(added_token(id, "<|reserved_special_token_" + std::to_string(n) + "|>"));
+    add_padding(files.padding, id);
+  }
+  files.vocab_size = std::max(vocab_size, first + specials);
+  return added;
+}
+
+// Llama-3's 256 special tokens after the BPE ones (which fill all ids below them).
+ordered_json llama3_specials(TokenizerFiles& files) {
+  const int64_t first = files.bpe_size;
+  files.bos_token_id = first;
+  files.eos_token_id = first + 9;  // <|eot_id|>, which ends a turn of the chat template
+  ordered_json added = ordered_json::array();
+  int64_t reserved = 0;
+  for (int64_t offset = 0; offset < kLlama3NumSpecials; ++offset) {
+    const auto named = static_cast<size_t>(offset);
+    if (named < kLlama3Named.size() && !kLlama3Named[named].empty()) {
+      added.push_back(added_token(first + offset, kLlama3Named[named]));
+      continue;
+    }
+    added.push_back(added_token(first + offset,
+                                "<|reserved_special_token_" + std::to_string(reserved++) + "|>"));
+    add_padding(files.padding, first + offset);
+  }
+  files.vocab_size = first + kLlama3NumSpecials;
+  return added;
+}
+
 }  // namespace
 
 std::string_view builtin_corpus() { return kCorpus; }
 std::string_view llama3_chat_template() { return kChatTemplate; }
 
-TokenizerFiles build_tokenizer_files(int64_t vocab_size, int64_t model_max_length) {
-  constexpr std::array<std::string_view, 5> kSpecials = {kBeginOfText, kEndOfText, kStartHeaderId,
-                                                         kEndHeaderId, kEotId};
-  const auto specials = static_cast<int64_t>(kSpecials.size());
-  const BpeVocabulary bpe = train_byte_level_bpe(
-      kCorpus, static_cast<size_t>(std::max<int64_t>(vocab_size - specials, 256)));
-  const auto bpe_size = static_cast<int64_t>(bpe.tokens.size());
+TokenizerFiles build_tokenizer_files(int64_t vocab_size, int64_t model_max_length,
+                                     SpecialTokens layout) {
+  const bool llama3 = layout == SpecialTokens::kLlama3;
+  // The five named tokens of kAfterLearned come out of the BPE part's share.
+  const int64_t bpe_target = std::max<int64_t>(vocab_size - (llama3 ? kLlama3NumSpecials : 5), 256);
+  BpeVocabulary bpe = train_byte_level_bpe(kCorpus, static_cast<size_t>(bpe_target));
 
   TokenizerFiles files;
-  files.bpe_size = bpe_size;
-  files.bos_token_id = bpe_size;      // kSpecials[0]
-  files.eos_token_id = bpe_size + 4;  // kSpecials[4]
+  files.learned_size = static_cast<int64_t>(bpe.tokens.size());
+  if (llama3) pad_byte_level_bpe(bpe, static_cast<size_t>(bpe_target));
+  files.bpe_size = static_cast<int64_t>(bpe.tokens.size());
+  if (files.bpe_size > files.learned_size)
+    files.padding.push_back({files.learned_size, files.bpe_size});
+  ordered_json added = llama3 ? llama3_specials(files) : specials_after_learned(files, vocab_size);
 
-  ordered_json added = ordered_json::array();
-  for (int64_t i = 0; i < specials; ++i) added.push_back(added_token(bpe_size + i, kSpecials[i]));
-  for (int64_t id = bpe_size + specials, n = 0; id < vocab_size; ++id, ++n) {
-    added.push_back(added_token(id, "<|reserved_special_token_" + std::to_string(n) + "|>"));
-  }
-  files.vocab_size = std::max(vocab_size, bpe_size + specials);
-  files.first_reserved_id = bpe_size + specials;
-
+  // Appended, not inserted: an ordered_json object finds a key by a linear search, which
+  // for Llama-3's 128000 tokens would take seconds, and the tokens are distinct anyway.
   ordered_json vocab = ordered_json::object();
-  for (size_t id = 0; id < bpe.tokens.size(); ++id) vocab[bpe.tokens[id]] = id;
+  auto& entries = vocab.get_ref<ordered_json::object_t&>();
+  entries.reserve(bpe.tokens.size());
+  for (size_t id = 0; id < bpe.tokens.size(); ++id) entries.emplace_back(bpe.tokens[id], id);
   // "left right" strings: byte-level tokens never contain a space (it is "Ġ"), and every
   // tokenizers release reads this form.
   ordered_json merges = ordered_json::array();

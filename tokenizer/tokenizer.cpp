@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -88,7 +89,7 @@ struct Tokenizer::Impl {
   TokenDecoder decoder;
   Template post;
   std::vector<AddedToken> added;                         // longest content first
-  std::array<std::vector<uint16_t>, 256> by_first_byte;  // indices into added
+  std::array<std::vector<uint32_t>, 256> by_first_byte;  // indices into added
   std::unordered_map<int32_t, size_t> added_by_id;
   TokenMap added_by_content;
   int32_t vocab_size = 0;
@@ -101,7 +102,7 @@ struct Tokenizer::Impl {
     size_t pos = 0;
     while (pos < text.size()) {
       const AddedToken* hit = nullptr;
-      for (const uint16_t idx : by_first_byte[uint8_t(text[pos])]) {
+      for (const uint32_t idx : by_first_byte[uint8_t(text[pos])]) {
         const AddedToken& t = added[idx];
         if (text.compare(pos, t.content.size(), t.content) != 0) continue;
         const size_t end = pos + t.content.size();
@@ -199,14 +200,16 @@ Result<Tokenizer> Tokenizer::from_json_text(std::string_view json_text, std::str
         impl->added.push_back(std::move(a));
       }
     }
-    if (impl->added.size() > UINT16_MAX) return Error{prefix + "too many added tokens"};
+    // As many as the vocabulary has ids (Llama-3's 128256-token vocabularies padded with
+    // reserved tokens have over 65535 of them).
+    if (impl->added.size() > UINT32_MAX) return Error{prefix + "too many added tokens"};
     std::stable_sort(impl->added.begin(), impl->added.end(),
                      [](const AddedToken& a, const AddedToken& b) {
                        return a.content.size() > b.content.size();
                      });
     for (size_t i = 0; i < impl->added.size(); ++i) {
       const AddedToken& a = impl->added[i];
-      impl->by_first_byte[uint8_t(a.content[0])].push_back(uint16_t(i));
+      impl->by_first_byte[uint8_t(a.content[0])].push_back(uint32_t(i));
       impl->added_by_id.emplace(a.id, i);
       impl->added_by_content.emplace(a.content, a.id);
     }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -424,6 +425,69 @@ TEST(MakeModel, LlamaShapePresetsHaveThePublishedShapes) {
   const auto help = run_cli({"make-model", "--help"});
   EXPECT_NE(help.out.find("llama-3.1-8b-shape"), std::string::npos);
   EXPECT_NE(help.out.find("NOT those models"), std::string::npos);
+}
+
+// The *-shape presets' tokenizer has Llama-3.2's layout: 128000 BPE tokens and the 256
+// special ones above them, so it loads (added tokens once numbered over 127000) and the
+// chat markup gets Llama-3's ids. The writer is tested directly: the weights of a
+// make-model run would be gigabytes.
+TEST(MakeModel, LlamaShapePresetsHaveLlama3sSpecialTokens) {
+  const auto p = tools::find_preset("llama-3.2-1b-shape");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(tools::find_preset("llama-3.1-8b-shape")->special_tokens, p->special_tokens);
+  const auto tok =
+      tools::build_tokenizer_files(p->vocab_size, p->max_position_embeddings, p->special_tokens);
+  EXPECT_EQ(tok.vocab_size, 128256);
+  EXPECT_EQ(tok.bpe_size, 128000);
+  EXPECT_LT(tok.learned_size, tok.bpe_size);  // the corpus teaches far fewer merges
+  EXPECT_EQ(tok.bos_token_id, 128000);
+  EXPECT_EQ(tok.eos_token_id, 128009);
+  const json& t = tok.tokenizer;
+  EXPECT_EQ(t["model"]["vocab"].size(), 128000u);
+  EXPECT_EQ(t["model"]["merges"].size(), 128000u - 256u);
+  const json& added = t["added_tokens"];
+  ASSERT_EQ(added.size(), 256u);
+  for (size_t i = 0; i < added.size(); ++i) EXPECT_EQ(added[i]["id"], 128000 + i);
+  const std::map<size_t, std::string> want = {{0, "<|begin_of_text|>"},
+                                              {1, "<|end_of_text|>"},
+                                              {2, "<|reserved_special_token_0|>"},
+                                              {4, "<|finetune_right_pad_id|>"},
+                                              {5, "<|reserved_special_token_2|>"},
+                                              {6, "<|start_header_id|>"},
+                                              {7, "<|end_header_id|>"},
+                                              {8, "<|eom_id|>"},
+                                              {9, "<|eot_id|>"},
+                                              {10, "<|python_tag|>"},
+                                              {11, "<|reserved_special_token_3|>"},
+                                              {255, "<|reserved_special_token_247|>"}};
+  for (const auto& [offset, content] : want) EXPECT_EQ(added[offset]["content"], content);
+  // Padding: the made-up BPE tokens and the reserved special tokens, nothing in use.
+  ASSERT_FALSE(tok.padding.empty());
+  EXPECT_EQ(tok.padding.front().begin, tok.learned_size);
+  EXPECT_EQ(tok.padding.front().end, 128000);
+  EXPECT_EQ(tok.padding.back().end, 128256);
+  for (const auto& range : tok.padding) {
+    EXPECT_FALSE(range.begin <= 128009 && 128009 < range.end);
+    EXPECT_FALSE(range.begin <= 128000 && 128000 < range.end);
+  }
+
+  const auto loaded = Tokenizer::from_json_text(t.dump(), "tokenizer.json");
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->vocab_size(), 128256);
+  const auto chat =
+      loaded->encode("<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>", true);
+  ASSERT_GE(chat.size(), 4u);
+  EXPECT_EQ(chat[0], 128000);
+  EXPECT_EQ(chat[1], 128006);
+  EXPECT_NE(std::find(chat.begin(), chat.end(), 128007), chat.end());
+  EXPECT_EQ(chat.back(), 128009);
+  // The learned merges still tokenize the corpus whole, a token per chunk: the made-up
+  // ones rank after them.
+  const std::string_view corpus = tools::builtin_corpus();
+  const auto ids = loaded->encode(corpus, false);
+  EXPECT_EQ(ids.size(), tools::split_llama3_ascii(corpus).size());
+  EXPECT_EQ(loaded->decode(ids, false), corpus);
+  for (const int32_t id : ids) EXPECT_LT(id, tok.learned_size);
 }
 
 TEST(MakeModel, PortableRandomIsCentredAndBounded) {

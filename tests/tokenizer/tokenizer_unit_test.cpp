@@ -179,6 +179,30 @@ TEST(TokenizerSynthetic, SplitBehaviours) {
   EXPECT_EQ(with_split("Removed", true).encode("a-b", false), (Ids{dash}));
 }
 
+// Llama-3 sized vocabularies padded with reserved tokens have over 65535 added
+// tokens; every one of them must load and be found, the last ones too.
+TEST(TokenizerSynthetic, MoreAddedTokensThanFitIn16Bits) {
+  json j = byte_level_tokenizer({});
+  constexpr int32_t kFirst = 504, kCount = 70000;  // ids 500..503 are the helper's
+  for (int32_t n = 0; n < kCount; ++n) {
+    j["added_tokens"].push_back(
+        {{"id", kFirst + n},
+         {"content", "<|reserved_special_token_" + std::to_string(n) + "|>"},
+         {"special", true}});
+  }
+  const Tokenizer t = make(j);
+  EXPECT_EQ(t.vocab_size(), kFirst + kCount);
+  const int32_t last = kFirst + kCount - 1;
+  const std::string last_content = "<|reserved_special_token_" + std::to_string(kCount - 1) + "|>";
+  EXPECT_EQ(t.token_to_id(last_content), last);
+  EXPECT_EQ(t.id_to_token(last), last_content);
+  EXPECT_EQ(t.encode("a" + last_content + "<|reserved_special_token_0|>", false),
+            (Ids{'a', last, kFirst}));
+  EXPECT_EQ(t.encode("<|x|><|y|>", false), (Ids{502}));  // the helper's still win, longest first
+  EXPECT_EQ(t.decode(Ids{'a', last}, false), "a" + last_content);
+  EXPECT_EQ(t.decode(Ids{'a', last}, true), "a");
+}
+
 TEST(TokenizerLoad, ErrorsNameTheFileAndProblem) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     ("waypoint_tokenizer_test_" + std::to_string(::getpid()));
