@@ -20,6 +20,7 @@
 #include <benchmark/benchmark.h>
 
 #include "engine_core/scheduler.hpp"
+#include "tests/bench/read_bandwidth.hpp"
 #include "worker/cpu_model_runner.hpp"
 #include "worker/llama_weights.hpp"
 #include "worker/model_loader.hpp"
@@ -77,33 +78,6 @@ double weight_bytes(const ModelConfig& c, double bytes_per_weight) {
   const double layer = (q + 2 * kv) * H + H * q + 3 * I * H + 2 * H;
   // Embedding rows are gathered, not streamed; the output projection is read in full.
   return bytes_per_weight * (c.num_hidden_layers * layer + V * H + H);
-}
-
-// Read bandwidth of this machine with both cores streaming, as the decode
-// step's GEMMs do (OpenBLAS uses every core). The XOR reduction has no
-// dependency chain the compiler must keep, so memory, not arithmetic, limits it.
-double read_bandwidth_bytes_per_s() {
-  const size_t n = 64u << 20;  // 512 MiB of uint64
-  std::vector<uint64_t> big(n, 1);
-  const unsigned threads = std::max(1u, std::thread::hardware_concurrency());
-  double best = 0.0;
-  for (int rep = 0; rep < 3; ++rep) {
-    std::vector<uint64_t> sums(threads);
-    const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> pool;
-    for (unsigned t = 0; t < threads; ++t) {
-      pool.emplace_back([&, t] {
-        uint64_t x = 0;
-        for (size_t i = n * t / threads; i < n * (t + 1) / threads; ++i) x ^= big[i];
-        sums[t] = x;
-      });
-    }
-    for (auto& th : pool) th.join();
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    benchmark::DoNotOptimize(sums.data());
-    best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / dt);
-  }
-  return best;
 }
 
 EngineCoreRequest request(int i, int prompt_len, int max_tokens) {
@@ -173,7 +147,7 @@ void run_steps(benchmark::State& state, CpuModelRunner& runner, const ModelConfi
   state.counters["tokens_per_s"] =
       benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
   if (decode) {
-    static const double bandwidth = read_bandwidth_bytes_per_s();
+    static const double bandwidth = bench::read_bandwidth_bytes_per_s();
     const double floor_s = weight_bytes(c, bytes_per_weight) / bandwidth;
     state.counters["floor_tokens_per_s"] = batch / floor_s;
     state.counters["weights_MB"] = weight_bytes(c, bytes_per_weight) / 1e6;

@@ -30,8 +30,11 @@
 # check that llama.cpp (llama-server /completion, greedy) and `waypoint
 # generate` (greedy) emit identical token ids for the same prompt ids, failing
 # loudly if not; then alternate `llama-bench -p 512 -n 128` with Waypoint's
-# in-process BM_ModelDir benchmark (bench_cpu_model) and print tok/s for each
-# and the ratio waypoint/llama.cpp. Skips (exit 0) when llama.cpp is not built.
+# in-process BM_ModelDir benchmark (bench_cpu_model) and print tok/s for each,
+# the ratio waypoint/llama.cpp, and each engine's decode as a fraction of the
+# bandwidth floor BM_ModelDir measures in the same run. With SERVED=1, also
+# served batch-1 decode against the in-process one (the serving overhead).
+# Skips (exit 0) when llama.cpp is not built.
 #
 # The greedy check runs llama-server with an f32 KV cache and flash attention
 # off (both lossy in llama.cpp), so f32 weights should agree token for token;
@@ -308,6 +311,15 @@ else:
             print(f"  waypoint {key}: {names[key]}")
     for (key, c), xs in sorted(extra.items()):
         print(f"  waypoint {key} {c}: {med(xs):.2f}")
+    floor = med(extra.get(("tg128", "floor_tokens_per_s"), []))
+    if floor:
+        shares = ", ".join(f"{who} {med(xs) / floor:.3f}"
+                           for who, xs in (("llama.cpp", llama["tg128"]), ("waypoint", wp["tg128"])) if xs)
+        print(f"tg128 as a fraction of the bandwidth floor ({floor:.2f} tok/s): {shares}")
+    if wp["tg128"]:
+        # The served comparison sets batch-1 TPOT against this.
+        with open(f"{work}/tg128.txt", "w") as f:
+            f.write(f"{med(wp['tg128'])}\n")
 print("tok/s; llama.cpp pp512 = llama-bench -p 512, tg128 = -n 128; waypoint pp512 = "
       "BM_ModelDir decode:0 (512-token prefill), tg128 = decode:1 (batch-1 decode)")
 print(f"load average before / after timing: {load_before} / {load_after} ({os.cpu_count()} CPUs)")
@@ -426,8 +438,9 @@ EOF
   stop_server "$relay_pid"
   stop_server "$server_pid"
 
+  # Each llama-server slot holds 512 tokens; Waypoint's requests may grow as long.
   "$waypoint" serve --model "$model" --served-model-name model --port 0 --device cpu \
-    --event-endpoint 'tcp://127.0.0.1:*' --event-replay-endpoint 'tcp://127.0.0.1:*' \
+    --max-model-len 512 --event-endpoint 'tcp://127.0.0.1:*' --event-replay-endpoint 'tcp://127.0.0.1:*' \
     > "$work/waypoint_serve.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
@@ -467,5 +480,16 @@ for c in cs:
     fails = [j.get("failed", 0) for j in (lj, wj)]
     note = f"  [failed {fails[0]} / {fails[1]}]" if any(fails) else ""
     print(f"{c:<12}{fmt(l)}{fmt(w)}{ratio}{note}")
+# Serving overhead: one request's decode rate through HTTP, core and worker,
+# against the bare forward pass (BM_ModelDir decode:1) timed above.
+w1 = load("waypoint", "1").get("mean_tpot_ms") if "1" in cs else None
+try:
+    with open(f"{work}/tg128.txt") as f:
+        bare = float(f.read())
+except (OSError, ValueError):
+    bare = None
+if w1 and bare:
+    print(f"waypoint batch-1 decode: served {1000 / w1:.2f} tok/s (1000 / mean TPOT {w1:.2f} ms), "
+          f"in-process {bare:.2f} tok/s, served / in-process {1000 / w1 / bare:.3f}")
 EOF
 fi
