@@ -1,8 +1,6 @@
 #pragma once
 // Engine core -> frontend messages (docs/architecture.md, "Wire contract").
-#include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,7 +11,6 @@
 #include "proto/checked_enum.hpp"
 #include "proto/engine_core_request.hpp"
 #include "proto/journey_event.hpp"
-#include "proto/msgpack_put.hpp"
 
 namespace waypoint {
 
@@ -62,70 +59,6 @@ struct EngineCoreOutput {
   MSGPACK_DEFINE_ARRAY(request_id, new_token_ids, finish_reason, stop_reason, num_cached_tokens,
                        events)
 };
-
-// The bytes msgpack packs for `o` up to its events, laid out at `buf`; their
-// end, or nullptr when they might not fit in `room` bytes. See the packing
-// of EngineCoreOutput below.
-inline char* put_output_head(const EngineCoreOutput& o, char* buf, std::size_t room) {
-  static_assert(sizeof(EngineCoreOutput) == 96,
-                "a field added to EngineCoreOutput must be laid out here too");
-  const std::size_t id_size = o.request_id.size();
-  const std::size_t num_tokens = o.new_token_ids.size();
-  // At most: the array's marker, the id's header (5) and bytes, the tokens'
-  // header (5) and 5 bytes each, two optionals and an int of 5 each, and the
-  // marker of an empty events array.
-  if (22 + id_size + 5 * num_tokens > room) return nullptr;
-  char* p = buf;
-  *p++ = static_cast<char>(0x96u);  // an array of the 6 fields
-  p = msgpack_put::str_header(p, static_cast<uint32_t>(id_size));
-  std::memcpy(p, o.request_id.data(), id_size);
-  p += id_size;
-  p = msgpack_put::array_header(p, static_cast<uint32_t>(num_tokens));
-  for (TokenId t : o.new_token_ids) p = msgpack_put::int32(p, t);
-  if (o.finish_reason) {
-    p = msgpack_put::uint16(p, static_cast<uint8_t>(*o.finish_reason));
-  } else {
-    *p++ = msgpack_put::kNil;
-  }
-  if (o.stop_reason) {
-    p = msgpack_put::int32(p, *o.stop_reason);
-  } else {
-    *p++ = msgpack_put::kNil;
-  }
-  return msgpack_put::int32(p, o.num_cached_tokens);
-}
-
-}  // namespace waypoint
-
-namespace msgpack {
-MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
-  namespace adaptor {
-  // An output is packed for every running request every step. The packer
-  // would make a stream write per field and token; laid out in one buffer
-  // (the same bytes: tests/proto/msgpack_put_test.cpp) it is one write.
-  template <>
-  struct pack<waypoint::EngineCoreOutput> {
-    template <typename Stream>
-    packer<Stream>& operator()(packer<Stream>& o, const waypoint::EngineCoreOutput& v) const {
-      char buf[256];
-      char* end = waypoint::put_output_head(v, buf, sizeof(buf));
-      if (end == nullptr) {
-        v.msgpack_pack(o);
-        return o;
-      }
-      const bool no_events = v.events.empty();
-      if (no_events) *end++ = static_cast<char>(0x90u);
-      // pack_str_body appends the bytes as they are: they carry their own headers.
-      o.pack_str_body(buf, static_cast<uint32_t>(end - buf));
-      if (!no_events) o.pack(v.events);
-      return o;
-    }
-  };
-  }  // namespace adaptor
-}
-}  // namespace msgpack
-
-namespace waypoint {
 
 // A snapshot of the scheduler after a step. Counters are running totals since
 // the engine started, so that every frontend, whichever outputs it happened to
