@@ -35,9 +35,27 @@ struct F32Load {
   static float at(const void* w, int64_t i) { return static_cast<const float*>(w)[i]; }
 };
 
-struct Bf16Load {
-  static float at(const void* w, int64_t i) {
-    return std::bit_cast<float>(uint32_t{static_cast<const uint16_t*>(w)[i]} << 16);
+// MR tokens against one 64-row bf16 panel (kernels/cpu/weight_matrix.hpp),
+// each output accumulated over k in column order.
+struct Bf16Panel {
+  static constexpr int kMr = 4;
+  template <int MR>
+  static void run(const MatmulArgs& a, int64_t i, int64_t n, KRange kr) {
+    const float* x = static_cast<const float*>(a.x) + i * a.ldx;
+    const uint16_t* w = panel(a, n);
+    const int64_t valid = std::min<int64_t>(kPanelRows, a.n - n);
+    float acc[MR][kPanelRows] = {};
+    if (kr.begin > 0) {
+      for (int t = 0; t < MR; ++t) std::copy_n(a.y + (i + t) * a.ldy + n, valid, acc[t]);
+    }
+    for (int64_t k = kr.begin; k < kr.end; ++k) {
+      const uint16_t* wk = w + k / 2 * (kPanelRows * 2) + k % 2;
+      for (int64_t r = 0; r < kPanelRows; ++r) {
+        const float wv = std::bit_cast<float>(uint32_t{wk[2 * r]} << 16);
+        for (int t = 0; t < MR; ++t) acc[t][r] += x[t * a.ldx + k] * wv;
+      }
+    }
+    for (int t = 0; t < MR; ++t) std::copy_n(acc[t], valid, a.y + (i + t) * a.ldy + n);
   }
 };
 
@@ -48,7 +66,7 @@ void rows_f32w_scalar(const MatmulArgs& a, int64_t b, int64_t e) {
 }
 
 void rows_bf16w_scalar(const MatmulArgs& a, int64_t b, int64_t e) {
-  drive<ScalarTile<Bf16Load>>(a, b, e);
+  drive_panels<Bf16Panel>(a, b, e);
 }
 
 }  // namespace detail
@@ -88,25 +106,27 @@ void Matmul::operator()(const float* x, int64_t m, const WeightMatrix& w, float*
   const int64_t k = w.cols();
   if (m <= 0 || n <= 0) return;
   const bool bf16 = w.type() == WeightType::kBf16;
+  // Threads and L2 blocks take whole tiles: four f32 rows, or a bf16 panel.
+  const int64_t unit = bf16 ? detail::kPanelRows : detail::kTileRows;
   const int64_t row_bytes = k * (bf16 ? 2 : 4);
   detail::MatmulArgs a{
       .x = x,
       .ldx = k,
       .m = m,
       .w = bf16 ? static_cast<const void*>(w.bf16()) : w.f32(),
+      .n = n,
       .k = k,
+      .panel_elements = w.panel_elements(),
       .y = y,
       .ldy = n,
       .rows_per_block = std::clamp<int64_t>(
-          kBlockBytes / std::max<int64_t>(1, row_bytes) / detail::kTileRows * detail::kTileRows,
-          detail::kTileRows, 1024)};
+          kBlockBytes / std::max<int64_t>(1, row_bytes) / unit * unit, unit, 1024)};
   if (bf16 && isa_ == CpuIsa::kAvx512Bf16) {
-    x_bf16_.resize(static_cast<size_t>(m * k));
-    detail::to_bf16_avx512bf16(x, x_bf16_.data(), m * k);
-    a.x = x_bf16_.data();
+    a.x = to_bf16(x, m, k, w.padded_cols());
+    a.ldx = w.padded_cols();
   }
-  if (m >= library_min_rows_ && (bf16 ? isa_ == CpuIsa::kAvx512Bf16 : isa_ >= CpuIsa::kAvx2)) {
-    library(a.x, m, w, y);
+  if (!bf16 && m >= library_min_rows_ && isa_ >= CpuIsa::kAvx2) {
+    library(x, m, w, y);
     return;
   }
   const MatmulRows rows = rows_kernel(isa_, w.type());
@@ -116,10 +136,25 @@ void Matmul::operator()(const float* x, int64_t m, const WeightMatrix& w, float*
   }
   // A few chunks per thread balance a noisy machine; a prefill-sized m takes
   // whole L2 blocks so each block is read from memory once.
-  const int64_t spread =
-      round_up((n + pool_.size() * 4 - 1) / (pool_.size() * 4), detail::kTileRows);
+  const int64_t spread = round_up((n + pool_.size() * 4 - 1) / (pool_.size() * 4), unit);
   const int64_t chunk = m >= 16 ? a.rows_per_block : std::min(spread, a.rows_per_block);
   pool_.parallel_for(n, chunk, [&](int64_t b, int64_t e, int) { rows(a, b, e); });
+}
+
+// X's rows rounded to bf16 for vdpbf16ps, each padded with zeros to the
+// weights' padded width so that a tile reads whole column pairs.
+const uint16_t* Matmul::to_bf16(const float* x, int64_t m, int64_t k, int64_t ld) {
+  x_bf16_.resize(static_cast<size_t>(m * ld));
+  if (ld == k) {
+    detail::to_bf16_avx512bf16(x, x_bf16_.data(), m * k);
+    return x_bf16_.data();
+  }
+  for (int64_t i = 0; i < m; ++i) {
+    uint16_t* row = x_bf16_.data() + i * ld;
+    detail::to_bf16_avx512bf16(x + i * k, row, k);
+    std::fill(row + k, row + ld, uint16_t{0});
+  }
+  return x_bf16_.data();
 }
 
 Matmul::Matmul(ThreadPool& pool, CpuIsa isa, int64_t library_min_rows)
@@ -127,7 +162,7 @@ Matmul::Matmul(ThreadPool& pool, CpuIsa isa, int64_t library_min_rows)
 
 Matmul::~Matmul() = default;
 
-void Matmul::library(const void* x, int64_t m, const WeightMatrix& w, float* y) {
+void Matmul::library(const float* x, int64_t m, const WeightMatrix& w, float* y) {
   if (onednn_.empty()) {
     // Each pool thread builds its own on first use: it sets that thread's
     // OpenMP team size, which is per thread.

@@ -8,9 +8,11 @@
 // The threads split W's rows, never k, so each output element is one
 // accumulation in a fixed order: a token's result does not depend on which
 // other tokens share its step (batch invariance, docs/architecture.md). From
-// kLibraryMinRows tokens on, the product is compute-bound and goes to
+// kLibraryMinRows tokens on, an f32 product is compute-bound and goes to
 // oneDNN's matmul, which packs W per call and then runs near the chip's peak;
-// its rows agree with the tiles' to f32 rounding, not bit for bit.
+// its rows agree with the tiles' to f32 rounding, not bit for bit. bf16
+// products stay on the panel tiles at every m: their panels are already
+// packed, and they keep bf16 rows bit-identical at any batch.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -42,14 +44,14 @@ class Matmul {
   CpuIsa isa() const { return isa_; }
 
  private:
-  void library(const void* x, int64_t m, const WeightMatrix& w, float* y);
+  void library(const float* x, int64_t m, const WeightMatrix& w, float* y);
+  const uint16_t* to_bf16(const float* x, int64_t m, int64_t k, int64_t ld);
 
   ThreadPool& pool_;
   CpuIsa isa_;
   int64_t library_min_rows_;
-  std::vector<uint16_t> x_bf16_;
-  std::vector<std::unique_ptr<detail::OnednnMatmul>>
-      onednn_;  // one per pool thread  // x rounded to bf16 for vdpbf16ps, reused across calls
+  std::vector<uint16_t> x_bf16_;  // x rounded to bf16 for vdpbf16ps, reused across calls
+  std::vector<std::unique_ptr<detail::OnednnMatmul>> onednn_;  // one per pool thread
 };
 
 }  // namespace waypoint::kernels::cpu

@@ -1,5 +1,6 @@
 // The matmul tiles for AVX-512 (F/BW/VL/DQ): f32 weights, and bf16 weights
-// widened to f32 in registers (a shift), both against f32 activations.
+// widened to f32 in registers (a shift), both against f32 activations. The
+// f32 tile serves AVX512-BF16 machines too.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -15,13 +16,10 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 
 #include "kernels/cpu/matmul_blocking.hpp"
+#include "kernels/cpu/matmul_panel_avx512.hpp"
 
 namespace waypoint::kernels::cpu::detail {
 namespace {
-
-inline __m512 widen_bf16(__m256i bits) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bits), 16));
-}
 
 // W::load(weights, element, mask) gives 16 weights as f32; a type, not a
 // function pointer, so that it inlines into the loop.
@@ -66,14 +64,37 @@ struct F32Weights {
   }
 };
 
-struct Bf16Weights {
+// MR tokens against one 64-row bf16 panel (kernels/cpu/weight_matrix.hpp).
+// Each 64-byte load holds 16 rows' column pair; the even column is the low
+// half of each lane shifted up, the odd one the high half masked, both exact
+// f32. Each lane accumulates one output over k in column order.
+struct Bf16Panel {
   static constexpr int kMr = 4;
-  template <int MR, int NR>
-  static void run(const MatmulArgs& a, int64_t i, int64_t n) {
-    tile16<Bf16Weights, MR, NR>(a, i, n);
-  }
-  static __m512 load(const void* w, int64_t at, __mmask16 mask) {
-    return widen_bf16(_mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(w) + at));
+  template <int MR>
+  static void run(const MatmulArgs& a, int64_t i, int64_t n, KRange kr) {
+    const float* x = static_cast<const float*>(a.x) + i * a.ldx;
+    const uint16_t* w = panel(a, n);
+    PanelAcc<MR> acc(a, i, n, kr);
+    const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    auto pair = [&](int64_t p, bool odd_too) {
+      const uint16_t* wp = w + p * (kPanelRows * 2);
+#pragma GCC unroll 4
+      for (int j = 0; j < 4; ++j) {
+        const __m512i bits = _mm512_loadu_si512(wp + 32 * j);
+        const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(bits, 16));
+        const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(bits, high));
+#pragma GCC unroll 4
+        for (int t = 0; t < MR; ++t) {
+          const float* xt = x + t * a.ldx + 2 * p;
+          acc.v[t][j] = _mm512_fmadd_ps(_mm512_set1_ps(xt[0]), even, acc.v[t][j]);
+          if (odd_too) acc.v[t][j] = _mm512_fmadd_ps(_mm512_set1_ps(xt[1]), odd, acc.v[t][j]);
+        }
+      }
+    };
+    int64_t p = kr.begin / 2;
+    for (; 2 * p + 1 < kr.end; ++p) pair(p, true);
+    if (2 * p < kr.end) pair(p, false);  // an odd k: x has no column k
+    acc.store(a, i, n);
   }
 };
 
@@ -84,7 +105,7 @@ void rows_f32w_avx512(const MatmulArgs& a, int64_t n_begin, int64_t n_end) {
 }
 
 void rows_bf16w_avx512(const MatmulArgs& a, int64_t n_begin, int64_t n_end) {
-  drive<Bf16Weights>(a, n_begin, n_end);
+  drive_panels<Bf16Panel>(a, n_begin, n_end);
 }
 
 }  // namespace waypoint::kernels::cpu::detail

@@ -1,5 +1,5 @@
 // The matmul tile for AVX512-BF16: bf16 weights against activations rounded to
-// bf16, 32 products per vdpbf16ps summed pairwise into f32 accumulators. This
+// bf16, 32 products per vdpbf16ps summed pairwise into 16 f32 accumulators. This
 // is how llama.cpp and oneDNN run bf16 models; it halves the bytes each
 // activation load brings and doubles the products per instruction over
 // widening to f32.
@@ -18,50 +18,47 @@
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,fma")
 
 #include "kernels/cpu/matmul_blocking.hpp"
+#include "kernels/cpu/matmul_panel_avx512.hpp"
 
 namespace waypoint::kernels::cpu::detail {
 namespace {
 
-struct Bf16Dot {
+// MR tokens against one 64-row panel. Each column pair of the panel's rows is
+// 256 contiguous bytes: four vectors of 16 rows × 2 columns, each dotted with
+// the token's pair of x broadcast to every lane. Each lane accumulates one
+// output over k in column order, whatever MR is (batch invariance).
+struct PanelDot {
   static constexpr int kMr = 4;
-  template <int MR, int NR>
-  static void run(const MatmulArgs& a, int64_t i, int64_t n) {
+  template <int MR>
+  static void run(const MatmulArgs& a, int64_t i, int64_t n, KRange kr) {
     const auto* x = static_cast<const uint16_t*>(a.x) + i * a.ldx;
-    const auto* w = static_cast<const uint16_t*>(a.w) + n * a.k;
-    __m512 acc[MR][NR];
+    const uint16_t* w = panel(a, n);
+    PanelAcc<MR> acc(a, i, n, kr);
+    // x's rows are padded with a zero past k, so an odd k's last pair is whole.
+    const int64_t pairs = (kr.end + 1) / 2;
+    for (int64_t p = kr.begin / 2; p < pairs; ++p) {
+      const uint16_t* wp = w + p * (kPanelRows * 2);
+      __m512i wv[4];
 #pragma GCC unroll 4
-    for (int t = 0; t < MR; ++t) {
-#pragma GCC unroll 4
-      for (int r = 0; r < NR; ++r) acc[t][r] = _mm512_setzero_ps();
-    }
-    auto step = [&](int64_t k, __mmask32 mask) {
-      __m512i wv[NR];
-#pragma GCC unroll 4
-      for (int r = 0; r < NR; ++r) wv[r] = _mm512_maskz_loadu_epi16(mask, w + r * a.k + k);
+      for (int j = 0; j < 4; ++j) wv[j] = _mm512_loadu_si512(wp + 32 * j);
 #pragma GCC unroll 4
       for (int t = 0; t < MR; ++t) {
-        const __m512i xv = _mm512_maskz_loadu_epi16(mask, x + t * a.ldx + k);
+        uint32_t pair;
+        __builtin_memcpy(&pair, x + t * a.ldx + 2 * p, sizeof pair);
+        const __m512bh xv = (__m512bh)_mm512_set1_epi32(static_cast<int>(pair));
 #pragma GCC unroll 4
-        for (int r = 0; r < NR; ++r) {
-          acc[t][r] = _mm512_dpbf16_ps(acc[t][r], (__m512bh)xv, (__m512bh)wv[r]);
-        }
+        for (int j = 0; j < 4; ++j)
+          acc.v[t][j] = _mm512_dpbf16_ps(acc.v[t][j], xv, (__m512bh)wv[j]);
       }
-    };
-    int64_t k = 0;
-    for (; k + 32 <= a.k; k += 32) step(k, ~__mmask32{0});
-    if (k < a.k) step(k, static_cast<__mmask32>((uint64_t{1} << (a.k - k)) - 1));
-#pragma GCC unroll 4
-    for (int t = 0; t < MR; ++t) {
-#pragma GCC unroll 4
-      for (int r = 0; r < NR; ++r) a.y[(i + t) * a.ldy + n + r] = _mm512_reduce_add_ps(acc[t][r]);
     }
+    acc.store(a, i, n);
   }
 };
 
 }  // namespace
 
 void rows_bf16_avx512bf16(const MatmulArgs& a, int64_t n_begin, int64_t n_end) {
-  drive<Bf16Dot>(a, n_begin, n_end);
+  drive_panels<PanelDot>(a, n_begin, n_end);
 }
 
 // Round to nearest even, as kernels/bf16.hpp does, 16 at a time.

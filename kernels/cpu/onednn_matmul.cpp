@@ -6,20 +6,20 @@
 
 namespace waypoint::kernels::cpu::detail {
 
-// One primitive per slice shape (rows, k, row stride of y, type), built on
+// One primitive per slice shape (rows, k, row stride of y), built on
 // first use and kept: a model has a handful of them. M is a run-time
 // dimension, so prefill chunks of any length share them.
 struct OnednnMatmul::State {
-  using Key = std::tuple<int64_t, int64_t, int64_t, WeightType>;
+  using Key = std::tuple<int64_t, int64_t, int64_t>;
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<Key, dnnl::matmul> primitives;
 
-  dnnl::matmul& primitive(int64_t rows, int64_t k, int64_t ldy, WeightType type) {
-    const Key key{rows, k, ldy, type};
+  dnnl::matmul& primitive(int64_t rows, int64_t k, int64_t ldy) {
+    const Key key{rows, k, ldy};
     if (auto it = primitives.find(key); it != primitives.end()) return it->second;
     using dt = dnnl::memory::data_type;
-    const dt in = type == WeightType::kBf16 ? dt::bf16 : dt::f32;
+    const dt in = dt::f32;
     const dnnl::memory::dim any_m = DNNL_RUNTIME_DIM_VAL;
     const dnnl::memory::desc x_md({any_m, k}, in, dnnl::memory::dims{k, 1});
     // W's rows are y's columns: as the [k, rows] right operand, a transposed view.
@@ -43,12 +43,10 @@ void OnednnMatmul::run(const void* x, int64_t m, const WeightMatrix& w, int64_t 
   const int64_t rows = n_end - n_begin;
   const int64_t k = w.cols();
   const int64_t ldy = w.rows();
-  const bool bf16 = w.type() == WeightType::kBf16;
   using dt = dnnl::memory::data_type;
-  const dt in = bf16 ? dt::bf16 : dt::f32;
-  const void* w_slice = bf16 ? static_cast<const void*>(w.bf16() + n_begin * k)
-                             : static_cast<const void*>(w.f32() + n_begin * k);
-  dnnl::matmul& prim = state_->primitive(rows, k, ldy, w.type());
+  const dt in = dt::f32;
+  const void* w_slice = w.f32() + n_begin * k;
+  dnnl::matmul& prim = state_->primitive(rows, k, ldy);
   // oneDNN's memory objects take non-const handles; it only reads x and W.
   dnnl::memory xm({{m, k}, in, dnnl::memory::dims{k, 1}}, state_->engine, const_cast<void*>(x));
   dnnl::memory wm({{k, rows}, in, dnnl::memory::dims{1, k}}, state_->engine,

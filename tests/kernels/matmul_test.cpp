@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/bf16.hpp"
@@ -59,8 +61,12 @@ struct Case {
 
 TEST(Matmul, MatchesReferenceOnEveryIsaAndType) {
   ThreadPool pool(3);
-  const Case cases[] = {{1, 1, 1},  {1, 4, 16},   {1, 7, 17},    {2, 5, 31},     {3, 9, 33},
-                        {4, 8, 64}, {5, 13, 100}, {17, 33, 257}, {1, 130, 2048}, {64, 67, 96}};
+  // n = 64, 65, 130 and 200 cross bf16 panels, whole and partial; 67 and 200
+  // at m = 64 and 70 send partial panels to oneDNN.
+  const Case cases[] = {{1, 1, 1},      {1, 4, 16},    {1, 7, 17},   {2, 5, 31},
+                        {3, 9, 33},     {4, 8, 64},    {5, 13, 100}, {17, 33, 257},
+                        {1, 130, 2048}, {64, 67, 96},  {3, 64, 32},  {6, 65, 63},
+                        {2, 200, 75},   {70, 200, 33}, {1, 3, 2},    {9, 70, 4099}};
   for (CpuIsa isa : isas_here()) {
     for (WeightType type : {WeightType::kF32, WeightType::kBf16}) {
       Matmul matmul(pool, isa);
@@ -87,9 +93,12 @@ TEST(Matmul, MatchesReferenceOnEveryIsaAndType) {
 
 // A token's row does not depend on how many other tokens share the product,
 // nor on how many threads compute it: bit for bit, up to the 16 tokens below
-// which f32 products stay on these tiles (bf16 ones always do).
-TEST(Matmul, RowsAreBatchAndThreadInvariant) {
-  const int64_t n = 300, k = 129, m = 16;
+// which f32 products stay on these tiles (bf16 ones always do, and at k =
+// 4,100 a batch sums each bf16 panel in slices of k that one token does not).
+class MatmulInvariance : public ::testing::TestWithParam<int64_t> {};
+
+TEST_P(MatmulInvariance, RowsAreBatchAndThreadInvariant) {
+  const int64_t n = 300, k = GetParam(), m = 16;
   const auto x = random_floats(static_cast<size_t>(m * k), 3);
   const auto w = random_floats(static_cast<size_t>(n * k), 4);
   ThreadPool one(1);
@@ -111,6 +120,31 @@ TEST(Matmul, RowsAreBatchAndThreadInvariant) {
         }
       }
     }
+  }
+}
+
+// The bf16 panels are exactly oneDNN's BA16a64b2a for the [k, n] operand, so
+// oneDNN reads them without repacking: compare with oneDNN's own reorder.
+INSTANTIATE_TEST_SUITE_P(K, MatmulInvariance, ::testing::Values(129, 4100));
+
+TEST(WeightMatrix, Bf16PanelsAreOnednnBlockedLayout) {
+  for (const auto& [n, k] : {std::pair<int64_t, int64_t>{70, 37}, {64, 32}, {1, 1}, {130, 100}}) {
+    SCOPED_TRACE("n=" + std::to_string(n) + " k=" + std::to_string(k));
+    const auto w = random_floats(static_cast<size_t>(n * k), 5);
+    const WeightMatrix packed = WeightMatrix::pack(w, n, k, WeightType::kBf16);
+    std::vector<uint16_t> plain(w.size());
+    for (size_t i = 0; i < w.size(); ++i) plain[i] = float_to_bf16(w[i]).bits;
+    using dt = dnnl::memory::data_type;
+    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(engine);
+    dnnl::memory src({{k, n}, dt::bf16, dnnl::memory::dims{1, k}}, engine, plain.data());
+    dnnl::memory dst({{k, n}, dt::bf16, dnnl::memory::format_tag::BA16a64b2a}, engine);
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+    const size_t elements = dst.get_desc().get_size() / sizeof(uint16_t);
+    ASSERT_EQ(elements, static_cast<size_t>((n + 63) / 64 * packed.panel_elements()));
+    const auto* want = static_cast<const uint16_t*>(dst.get_data_handle());
+    for (size_t i = 0; i < elements; ++i) ASSERT_EQ(packed.bf16()[i], want[i]) << "element " << i;
   }
 }
 
