@@ -4,13 +4,15 @@
 // instruction set (docs/architecture.md, "CPU kernels").
 #include <cstdint>
 
+#include "kernels/cpu/weight_matrix.hpp"
+
 namespace waypoint::kernels::cpu::detail {
 
 // How many rows each tile kernel computes at once; chunks handed to threads
 // are multiples of it: four rows of row-major f32 weights, or one 64-row
 // panel of bf16 ones.
 inline constexpr int64_t kTileRows = 4;
-inline constexpr int64_t kPanelRows = 64;
+inline constexpr int64_t kPanelRows = WeightMatrix::kPanelRows;
 
 struct MatmulArgs {
   const void* x;  // [m, ldx]: f32, or bf16 bits for the *_bf16 kernels

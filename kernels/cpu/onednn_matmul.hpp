@@ -1,11 +1,11 @@
 #pragma once
 // Internal to the matmul kernels: a prefill-sized f32 product through
 // oneDNN's matmul, which runs close to the chip's peak. (bf16 products stay on
-// the panel tiles, which match or beat it: oneDNN 2.6 takes its blocked bf16
-// layout only at a fixed M, docs/benchmarks.md.) Each pool thread owns one OnednnMatmul and
-// computes its own slice of W's rows with oneDNN running single-threaded inside it, so the split
-// stays by rows (batch invariance) and oneDNN's OpenMP threads never compete with the pool for the
-// cores.
+// the panel tiles, which match or beat it: oneDNN 2.6 takes their layout only
+// at a fixed M, docs/benchmarks.md.) Each pool thread owns one OnednnMatmul
+// and computes its own slice of W's rows with oneDNN running single-threaded
+// inside it, so the split stays by rows (batch invariance) and oneDNN's OpenMP
+// threads never compete with the pool for the cores.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -24,7 +24,7 @@ class OnednnMatmul {
 
   // y[:, n_begin:n_end) = x[m, k] · W[n_begin:n_end)ᵀ for an f32 W, y
   // row-major with w.rows() columns.
-  void run(const void* x, int64_t m, const WeightMatrix& w, int64_t n_begin, int64_t n_end,
+  void run(const float* x, int64_t m, const WeightMatrix& w, int64_t n_begin, int64_t n_end,
            float* y);
 
  private:

@@ -30,15 +30,14 @@ WeightMatrix WeightMatrix::pack(std::span<const float> data, int64_t rows, int64
   const int64_t panels = (rows + kPanelRows - 1) / kPanelRows;
   m.bf16_.assign(static_cast<size_t>(panels * m.panel_elements()), 0);
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) {
-      m.bf16_[static_cast<size_t>(m.bf16_at(r, c))] = float_to_bf16(data[r * cols + c]).bits;
-    }
+    uint16_t* out = m.bf16_.data() + m.row_start(r);
+    for (int64_t c = 0; c < cols; ++c) out[bf16_column(c)] = float_to_bf16(data[r * cols + c]).bits;
   }
   return m;
 }
 
-int64_t WeightMatrix::bf16_at(int64_t r, int64_t c) const {
-  return r / kPanelRows * panel_elements() + c / 2 * (kPanelRows * 2) + r % kPanelRows * 2 + c % 2;
+int64_t WeightMatrix::row_start(int64_t r) const {
+  return r / kPanelRows * panel_elements() + r % kPanelRows * 2;
 }
 
 int64_t WeightMatrix::bytes() const { return rows_ * cols_ * (type_ == WeightType::kBf16 ? 2 : 4); }
@@ -48,9 +47,8 @@ void WeightMatrix::row(int64_t r, float* out) const {
     std::copy_n(f32_.data() + r * cols_, cols_, out);
     return;
   }
-  for (int64_t c = 0; c < cols_; ++c) {
-    out[c] = bf16_to_float(kernels::bf16{bf16_[static_cast<size_t>(bf16_at(r, c))]});
-  }
+  const uint16_t* in = bf16_.data() + row_start(r);
+  for (int64_t c = 0; c < cols_; ++c) out[c] = bf16_to_float(kernels::bf16{in[bf16_column(c)]});
 }
 
 }  // namespace waypoint::kernels::cpu

@@ -11,9 +11,9 @@
 // Why: a decode tile then reads one contiguous stream per panel instead of
 // one 4 KiB row per output, which on this machine's prefetchers streams about
 // a quarter faster (docs/benchmarks.md), each vdpbf16ps gets 16 outputs'
-// pairs in one load with no horizontal sum, and oneDNN's brgemm takes the
-// same panels without repacking W on every prefill call. Cols are padded to
-// 32 (oneDNN's block depth) and rows to 64, with zeros.
+// pairs in one load with no horizontal sum, and prefill tiles reuse a panel
+// from L2. Cols are padded to 32 (oneDNN's block depth) and rows to 64, with
+// zeros.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -54,8 +54,10 @@ class WeightMatrix {
   void row(int64_t r, float* out) const;
 
  private:
-  // Where bf16 element (r, c) lives in bf16_.
-  int64_t bf16_at(int64_t r, int64_t c) const;
+  // Where bf16 element (r, 0) lives in bf16_; element (r, c) is at
+  // row_start(r) + bf16_column(c).
+  int64_t row_start(int64_t r) const;
+  static int64_t bf16_column(int64_t c) { return c / 2 * (kPanelRows * 2) + c % 2; }
 
   int64_t rows_ = 0;
   int64_t cols_ = 0;
